@@ -1,0 +1,224 @@
+"""Configuration: one set of models validates the local TOML file and remote documents.
+
+Unknown keys are errors, and every error names the dotted key and the offending value, so a
+technician reading `edge-agent config check` knows which line to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from agent.errors import ConfigError
+
+DEFAULT_PATH = Path("/etc/edge-agent/config.toml")
+MASK = "********"
+
+# Topic-safe identifiers: no MQTT wildcards, separators or whitespace.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+BcmPin = Annotated[int, Field(ge=0, le=27)]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors; values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceConfig(Section):
+    """Identity of this pole or post; part of every topic."""
+
+    id: Name = "pole-0001"
+    site: Name = "site"
+
+
+class MqttConfig(Section):
+    """Connection to the control room's MQTT broker."""
+
+    host: str = Field(default="localhost", min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "ssz/v1/{site}/{device}"
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    max_inflight: int = Field(default=20, ge=1, le=65535)
+    reconnect_min_s: float = Field(default=0.5, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be below reconnect_min_s")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        for placeholder in ("{site}", "{device}"):
+            if placeholder not in self.topic_prefix:
+                raise ValueError(f"topic_prefix must contain {placeholder}")
+        return self
+
+
+class StorageConfig(Section):
+    """Where the outbox database lives and how much disk it may use."""
+
+    dir: Path = Path("/var/lib/edge-agent")
+    max_bytes: int = Field(default=500_000_000, ge=1_000_000)
+    retention_days: float = Field(default=7.0, gt=0, le=366)
+
+
+class ControlConfig(Section):
+    """The local control socket the technician CLI talks to."""
+
+    socket: Path = Path("/run/edge-agent/control.sock")
+    group: str | None = None
+
+
+class GpioConfig(Section):
+    """Which gpiozero pin factory drives the pins."""
+
+    pin_factory: Literal["lgpio", "rpigpio", "native", "mock"] = "lgpio"
+
+
+class SosConfig(Section):
+    """The SOS button, the caller's indicators and the alarm timing."""
+
+    pin: BcmPin = 17
+    resend_s: float = Field(default=30.0, ge=1, le=60)
+    debounce_ms: int = Field(default=50, ge=0, le=2000)
+    min_hold_s: float = Field(default=0.0, ge=0, le=10)
+    registered_led_pin: BcmPin | None = 22
+    acknowledged_led_pin: BcmPin | None = 27
+    test_timeout_s: float = Field(default=300.0, ge=10, le=3600)
+
+    @model_validator(mode="after")
+    def _check(self) -> SosConfig:
+        pins = [self.pin, self.registered_led_pin, self.acknowledged_led_pin]
+        used = [p for p in pins if p is not None]
+        if len(used) != len(set(used)):
+            raise ValueError(
+                f"pin, registered_led_pin and acknowledged_led_pin must differ: {pins}"
+            )
+        return self
+
+
+class LoggingConfig(Section):
+    """Log verbosity."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section):
+    """The whole configuration of one device."""
+
+    device: DeviceConfig = DeviceConfig()
+    mqtt: MqttConfig = MqttConfig()
+    storage: StorageConfig = StorageConfig()
+    control: ControlConfig = ControlConfig()
+    gpio: GpioConfig = GpioConfig()
+    sos: SosConfig = SosConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def prefix(self) -> str:
+        """The topic prefix with site and device filled in."""
+        return self.mqtt.topic_prefix.format(site=self.device.site, device=self.device.id)
+
+    @property
+    def database(self) -> Path:
+        """The outbox database file."""
+        return self.storage.dir / "outbox.db"
+
+
+def resolve_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """`--config`, else `$EDGE_AGENT_CONFIG`, else /etc/edge-agent/config.toml."""
+    if explicit is not None:
+        return Path(explicit)
+    return Path(os.environ.get("EDGE_AGENT_CONFIG") or DEFAULT_PATH)
+
+
+def load(path: Path) -> Config:
+    """Read and validate a TOML file; errors name the file, the dotted key and the value."""
+    try:
+        text = path.read_bytes().decode()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return validate(document)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def validate(document: dict[str, Any]) -> Config:
+    """Validate a configuration document (from TOML or from a remote JSON document)."""
+    try:
+        return Config.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(describe(exc))) from None
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One line per error: `mqtt.port: Input should be ... (got 70000)`."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "(document)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] in ("missing", "model_type", "model_attributes_type"):
+            lines.append(f"{key}: {message}")
+        else:
+            lines.append(f"{key}: {message} (got {_shown(key, error['input'])})")
+    return lines
+
+
+def _shown(key: str, value: Any) -> str:
+    text = repr(_redacted(key.rsplit(".", 1)[-1], value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _redacted(key: str, value: Any) -> Any:
+    if "password" in key and not key.endswith("_file"):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _redacted(str(k), v) for k, v in value.items()}
+    return value
+
+
+def password(mqtt: MqttConfig) -> str | None:
+    """The broker password: inline, from `password_file`, or from systemd's credentials."""
+    if mqtt.password is not None:
+        return mqtt.password.get_secret_value()
+    candidate = mqtt.password_file
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if candidate is None and credentials:
+        candidate = Path(credentials) / "mqtt-password"
+        if not candidate.exists():
+            return None
+    if candidate is None:
+        return None
+    try:
+        return candidate.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"mqtt.password_file: cannot read {candidate}: {exc}") from exc
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, with secrets replaced by a mask."""
+    data = config.model_dump(mode="json")
+    if data["mqtt"]["password"] is not None:
+        data["mqtt"]["password"] = MASK
+    return data

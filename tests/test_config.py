@@ -1,0 +1,118 @@
+"""Configuration: the example is complete and valid; bad files are rejected naming the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agent import config
+from agent.cli import main
+from agent.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_config_loads_with_the_defaults() -> None:
+    loaded = config.load(EXAMPLE)
+    defaults = config.Config(device=config.DeviceConfig(id="pole-0001", site="samutsakhon"))
+    assert loaded == defaults
+
+
+def test_example_config_documents_every_option() -> None:
+    text = EXAMPLE.read_text()
+    sections = dict(re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S))
+    for name, field in config.Config.model_fields.items():
+        assert name in sections, f"[{name}] missing from config.example.toml"
+        model = field.annotation
+        assert isinstance(model, type)
+        for key in model.model_fields:  # type: ignore[attr-defined]
+            assert re.search(rf"^#? ?{key} = ", sections[name], re.M), f"{name}.{key} undocumented"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (
+            "[mqtt]\nport = 70000\n",
+            "mqtt.port: Input should be less than or equal to 65535 (got 70000)",
+        ),
+        ("[mqtt]\nprot = 1883\n", "mqtt.prot: Extra inputs are not permitted"),
+        ("[sos]\nresend_s = 90\n", "sos.resend_s"),
+        ("[sos]\npin = 'seventeen'\n", "sos.pin"),
+        ("[sos]\npin = 22\n", "sos: pin, registered_led_pin and acknowledged_led_pin must differ"),
+        ("[device]\nid = 'pole/1'\n", "device.id"),
+        ("[gpio]\npin_factory = 'wiringpi'\n", "gpio.pin_factory"),
+        ("[cameras]\nx = 1\n", "cameras: Extra inputs are not permitted"),
+        ("[mqtt]\ntopic_prefix = 'ssz/{device}'\n", "topic_prefix must contain {site}"),
+        ("[mqtt\nport = 1\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_rejected_naming_the_key(tmp_path: Path, text: str, named: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert named in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_unreadable_config_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot read"):
+        config.load(tmp_path / "missing.toml")
+
+
+def test_password_never_appears_in_errors_or_show(tmp_path: Path) -> None:
+    path = write(tmp_path, "[mqtt]\npassword = 'hunter2'\npassword_file = '/x'\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert "hunter2" not in str(caught.value)
+    shown = config.masked(config.validate({"mqtt": {"password": "hunter2"}}))
+    assert shown["mqtt"]["password"] == config.MASK
+
+
+def test_password_comes_from_file_or_systemd_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n")
+    assert config.password(config.MqttConfig(password_file=secret)) == "from-file"
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert config.password(config.MqttConfig()) is None
+    (tmp_path / "mqtt-password").write_text("from-credentials")
+    assert config.password(config.MqttConfig()) == "from-credentials"
+
+
+def test_config_path_prefers_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EDGE_AGENT_CONFIG", raising=False)
+    assert config.resolve_path(None) == config.DEFAULT_PATH
+    monkeypatch.setenv("EDGE_AGENT_CONFIG", "/from/env.toml")
+    assert config.resolve_path(None) == Path("/from/env.toml")
+    assert config.resolve_path("/from/flag.toml") == Path("/from/flag.toml")
+
+
+def test_config_check_command_reports_ok_and_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config", "check", str(EXAMPLE)]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = write(tmp_path, "[storage]\nmax_bytes = 5\n")
+    assert main(["config", "check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "storage.max_bytes" in err
+
+
+def test_config_show_masks_secrets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "[mqtt]\npassword = 'hunter2'\n")
+    assert main(["config", "show", "--json", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert config.MASK in out
