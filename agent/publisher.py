@@ -1,0 +1,350 @@
+"""Publisher: delivers outbox rows over MQTT by (priority, seq), and carries commands both ways.
+
+One thread owns the broker connection and makes every decision. It waits on one queue fed by
+paho's callbacks (through `agent.link`), by `wake()` when the outbox stores an event, and by
+`reply()` / `publish_retained()`. A row is marked delivered only after a successful PUBACK for
+its message id; a failure reason code (e.g. 0x87 Not authorized) holds it back with backoff.
+
+Each connection is a fresh `Link`; on a drop the link and its in-RAM queue are discarded and
+the window is refilled from the outbox, so after an outage every SOS goes out before the
+backlog of lower-priority rows (DESIGN §3.3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, Protocol
+
+from agent.config import MqttConfig
+from agent.events import encode, utc_timestamp
+from agent.link import Acked, Connected, Dropped, Incoming, Link, LinkStats, Signal, Will
+from agent.window import Entry, Message, Row, Window
+
+__all__ = ["Incoming", "Outbox", "Publisher", "Row"]
+
+log = logging.getLogger(__name__)
+
+STOPPED_ACK_S = 2.0  # a clean stop waits this long for the PUBACK of the "stopped" status
+TURN_S = 1.0  # the thread looks at deadlines and held rows at least this often
+# Backoff starts afresh only after a connection this long: a broker that accepts and drops
+# at once (a second device with the same client id) must not be hammered at the minimum.
+STABLE_S = 10.0
+JSON = "application/json"
+
+
+class Outbox(Protocol):
+    """The outbox as the publisher uses it."""
+
+    def pending(self, limit: int, exclude: Collection[str] = ()) -> Sequence[Row]: ...
+    def mark_delivered(self, ids: Iterable[str]) -> None: ...
+
+
+class _Complaint:
+    """A repeating error: logged once at WARNING, then at DEBUG with a count."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self.count = 0
+
+    def report(self, error: str) -> None:
+        """Log one more occurrence."""
+        self.count += 1
+        if self.count == 1:
+            log.warning("%s: %s", self._what, error)
+        else:
+            log.debug("%s: %s (%d times)", self._what, error, self.count)
+
+    def clear(self) -> None:
+        """The condition is over; the next occurrence warns again."""
+        self.count = 0
+
+
+def _ignore(message: Incoming) -> None:
+    log.debug("no handler for %s", message.topic)
+
+
+class Publisher:
+    """Sends stored events to the broker, QoS 1, SOS first; receives commands; sends replies."""
+
+    def __init__(
+        self,
+        *,
+        config: MqttConfig,
+        prefix: str,
+        client_id: str,
+        outbox: Outbox,
+        boot: int,
+        version: str,
+        subscriptions: Sequence[str] = (),
+        on_message: Callable[[Incoming], None] = _ignore,
+    ) -> None:
+        self._config = config
+        self._prefix = prefix
+        self._client_id = client_id
+        self._outbox = outbox
+        self._boot = boot
+        self._version = version
+        self._subscriptions = tuple(subscriptions)
+        self._on_message = on_message
+        self._queue: queue.Queue[Signal | Message | None] = queue.Queue()
+        self._nudged = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="publisher")
+        self._lock = threading.Lock()  # guards _stats, which link() reads from other threads
+        self._stats = LinkStats()
+        # Everything below belongs to the publisher thread.
+        self._link: Link | None = None
+        self._connected = False
+        self._deadline = 0.0  # next connect attempt, or the CONNACK deadline while connecting
+        self._delay = config.reconnect_min_s
+        self._up_since = 0.0
+        self._window = Window(
+            min_backoff_s=config.reconnect_min_s, max_backoff_s=config.reconnect_max_s
+        )
+        self._retained: dict[str, bytes] = {}
+        self._delivered: list[str] = []
+        self._unreachable = _Complaint("MQTT broker connection")
+        self._refused = _Complaint("the broker refused a message")
+
+    # --- called from other threads ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the publisher thread; it connects and keeps reconnecting until stop()."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Publish "stopped" (bounded wait for its PUBACK), disconnect, and join the thread."""
+        self._stop.set()
+        self._queue.put_nowait(None)
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def alive(self) -> bool:
+        """Whether the publisher thread is running (for the watchdog)."""
+        return self._thread.is_alive()
+
+    def wake(self) -> None:
+        """A new event is stored: send it as soon as a window slot is free. Never blocks."""
+        if not self._nudged.is_set():
+            self._nudged.set()
+            self._queue.put_nowait(None)
+
+    def reply(self, topic: str, payload: bytes, *, correlation_data: bytes | None) -> None:
+        """Answer a command on its response topic (QoS 1, JSON, with its correlation data)."""
+        self._queue.put_nowait(Message(topic, payload, False, correlation_data, JSON))
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish a retained document now and again after every reconnect."""
+        self._queue.put_nowait(Message(topic, payload, retain=True))
+
+    def link(self) -> dict[str, Any]:
+        """The broker link's state and counters, for status and telemetry."""
+        with self._lock:
+            return dataclasses.asdict(self._stats)
+
+    # --- the publisher thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._turn(self._wait())
+            self._finish()
+        except Exception:
+            log.exception("publisher thread failed")
+        finally:
+            self._close()
+
+    def _turn(self, timeout: float) -> None:
+        """Connect when due, handle what arrived, record deliveries, refill the window."""
+        self._maintain()
+        self._drain(timeout)
+        if self._delivered:
+            self._outbox.mark_delivered(self._delivered)
+            self._delivered = []
+        self._fill()
+        with self._lock:
+            self._stats.inflight = len(self._window)
+
+    def _wait(self) -> float:
+        if self._connected:
+            return TURN_S
+        return max(0.0, min(TURN_S, self._deadline - time.monotonic()))
+
+    def _maintain(self) -> None:
+        due = time.monotonic() >= self._deadline
+        if self._link is None and due:
+            self._open()
+        elif self._link is not None and not self._connected and due:
+            self._lose(f"no CONNACK within {self._config.connect_timeout_s:g} s")
+
+    def _drain(self, timeout: float) -> None:
+        """Handle the next item (waiting up to `timeout`), then every one already queued."""
+        try:
+            item = self._queue.get(timeout=timeout)
+            while True:
+                self._take(item)
+                item = self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _take(self, item: Signal | Message | None) -> None:
+        if item is None:
+            self._nudged.clear()
+        elif isinstance(item, Message):
+            self._enqueue(item)
+        elif item.link is not self._link:
+            pass  # from a connection already discarded
+        elif isinstance(item, Connected):
+            self._on_connected(item)
+        elif isinstance(item, Dropped):
+            self._lose(item.error)
+        elif isinstance(item, Acked):
+            self._on_acked(item)
+        else:
+            self._dispatch(item.message)
+
+    def _open(self) -> None:
+        status = f"{self._prefix}/status"
+        will = Will(status, self._status("offline"))
+        try:
+            link = Link(
+                config=self._config,
+                client_id=self._client_id,
+                will=will,
+                emit=self._queue.put_nowait,
+            )
+        except (OSError, ValueError) as exc:  # unreadable TLS or password files
+            self._retry_later(str(exc))
+            return
+        self._link = link
+        self._deadline = time.monotonic() + self._config.connect_timeout_s
+        link.open()
+
+    def _on_connected(self, signal: Connected) -> None:
+        if signal.error is not None:
+            self._lose(signal.error)
+            return
+        assert self._link is not None  # signals come only from the current link
+        self._connected, self._up_since = True, time.monotonic()
+        self._unreachable.clear()
+        self._refused.clear()
+        log.info("connected to %s:%d", self._config.host, self._config.port)
+        with self._lock:
+            self._stats.connected, self._stats.since = True, utc_timestamp()
+            self._stats.connects += 1
+            self._stats.receive_maximum = signal.receive_maximum
+        self._link.subscribe(self._subscriptions)
+        online = Message(f"{self._prefix}/status", self._status("online"), retain=True)
+        documents = [Message(t, p, retain=True) for t, p in self._retained.items()]
+        self._window.open(
+            min(self._config.max_inflight, signal.receive_maximum), [online, *documents]
+        )
+
+    def _lose(self, error: str) -> None:
+        """Discard the link and its in-RAM queue; rows not yet acknowledged stay pending."""
+        if self._connected and time.monotonic() - self._up_since >= STABLE_S:
+            self._delay = self._config.reconnect_min_s
+        self._close()
+        self._window.close()
+        self._retry_later(error)
+
+    def _close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+        if self._connected:
+            self._connected = False
+            with self._lock:
+                self._stats.connected, self._stats.since = False, utc_timestamp()
+                self._stats.disconnects += 1
+
+    def _retry_later(self, error: str) -> None:
+        self._unreachable.report(f"{self._config.host}:{self._config.port}: {error}")
+        with self._lock:
+            self._stats.last_error = error
+        # Jitter keeps a fleet that lost the same broker from reconnecting in lockstep.
+        self._deadline = time.monotonic() + self._delay * random.uniform(0.5, 1.0)
+        self._delay = min(self._delay * 2, self._config.reconnect_max_s)
+
+    def _on_acked(self, signal: Acked) -> None:
+        entry = self._window.ack(signal.mid, refused=signal.error is not None)
+        if entry is None:
+            return
+        if signal.error is not None:
+            self._refused.report(f"{_topic(entry)}: {signal.error}")
+            with self._lock:
+                self._stats.failed += 1
+        elif not isinstance(entry, Message):
+            self._delivered.append(entry.id)
+            with self._lock:
+                self._stats.acked += 1
+
+    def _enqueue(self, message: Message) -> None:
+        if message.retain:
+            self._retained[message.topic] = message.payload
+        if self._connected or not message.retain:
+            self._window.put(message)
+
+    def _dispatch(self, message: Incoming) -> None:
+        try:
+            self._on_message(message)
+        except Exception:  # a faulty command handler must not stop the delivery of alarms
+            log.exception("handling %s failed", message.topic)
+
+    def _fill(self) -> None:
+        """Send status and replies first, then the next rows by (priority, seq)."""
+        if not self._connected:
+            return
+        while (message := self._window.next_message()) is not None:
+            self._send(message)
+        if self._stop.is_set() or self._window.free() <= 0:  # no new rows once stopping
+            return
+        for row in self._outbox.pending(self._window.free(), exclude=self._window.busy()):
+            self._send(row)
+
+    def _send(self, entry: Entry) -> None:
+        assert self._link is not None  # only called while connected
+        try:
+            if isinstance(entry, Message):
+                mid = self._link.publish(
+                    entry.topic, entry.payload, retain=entry.retain,
+                    correlation_data=entry.correlation_data, content_type=entry.content_type,
+                )  # fmt: skip
+            else:
+                mid = self._link.publish(f"{self._prefix}/{_topic(entry)}", entry.payload)
+        except ValueError as exc:  # a topic with wildcards, or a payload over 256 MB
+            self._refused.report(f"{_topic(entry)}: {exc}")
+            if not isinstance(entry, Message):
+                self._window.hold(entry.id)
+            return
+        self._window.add(mid, entry)
+        if not isinstance(entry, Message):
+            with self._lock:
+                self._stats.sent += 1
+
+    def _finish(self) -> None:
+        """Clean stop: publish "stopped" and wait, bounded, for its PUBACK, sending no rows."""
+        if not self._connected:
+            return
+        stopped = Message(f"{self._prefix}/status", self._status("stopped"), retain=True)
+        self._window.put(stopped, first=True)
+        end = time.monotonic() + STOPPED_ACK_S
+        while self._connected and time.monotonic() < end and self._window.holds(stopped):
+            self._turn(min(0.1, max(0.0, end - time.monotonic())))
+
+    def _status(self, state: str) -> bytes:
+        document = {"state": state, "boot": self._boot, "version": self._version}
+        return encode({**document, "ts": utc_timestamp()})
+
+
+def _topic(entry: Entry) -> str:
+    """The topic, below the prefix for rows (DESIGN §3.2: telemetry has its own topic)."""
+    if isinstance(entry, Message):
+        return entry.topic
+    return "telemetry" if entry.kind == "telemetry" else f"event/{entry.kind}"
