@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest system-deps clean
+.PHONY: demo test lint typecheck firmware pytest system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
-test: lint typecheck pytest
+test: lint typecheck firmware pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -19,6 +19,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The reference firmware: warnings are errors, its C unit tests, the portable-core check.
+firmware: system-deps
+	$(MAKE) -C firmware_bridge/firmware ci
 
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q

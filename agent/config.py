@@ -211,7 +211,8 @@ def password(mqtt: MqttConfig) -> str | None:
     if candidate is None:
         return None
     try:
-        return candidate.read_text().strip()
+        # systemd hands over an empty credential when none is configured: no password.
+        return candidate.read_text().strip() or None
     except OSError as exc:
         raise ConfigError(f"mqtt.password_file: cannot read {candidate}: {exc}") from exc
 

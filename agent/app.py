@@ -1,0 +1,287 @@
+"""The composition root: builds every part from the configuration and runs the daemon.
+
+Read this module as the table of contents: what exists, who talks to whom, in which order
+things start and stop. Nothing else imports sideways.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from agent import __version__, config, systemd
+from agent.control import ControlServer
+from agent.errors import CommandError, StorageError
+from agent.events import PRIORITY_FAULT, Event, clock_synchronised
+from agent.gpio import Pins
+from agent.outbox import Outbox
+from agent.publisher import Incoming, Publisher
+from agent.remote import AlarmCommand, Commands, Request
+from agent.sos import Sos, Timing
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0
+PURGE_EVERY_S = 3600.0
+STATUS_EVERY_S = 10.0
+
+
+def run(cfg: config.Config) -> int:
+    """Run the daemon until SIGTERM or SIGINT; returns the process exit code."""
+    with _storage_lock(cfg.storage.dir):
+        agent = Agent(cfg)
+        agent.start()
+        try:
+            agent.serve()
+        finally:
+            agent.shutdown()
+    return 0
+
+
+class Agent:
+    """Every part of the running daemon, wired together."""
+
+    def __init__(self, cfg: config.Config) -> None:
+        self.cfg = cfg
+        self.stop = threading.Event()
+        self.started = time.time()
+        self.requests: queue.Queue[Request] = queue.Queue(maxsize=1000)
+        self.outbox = Outbox.open(
+            cfg.database,
+            device=cfg.device.id,
+            site=cfg.device.site,
+            max_bytes=cfg.storage.max_bytes,
+            retention_s=cfg.storage.retention_days * 86400,
+            on_added=lambda: self.publisher.wake(),
+        )
+        self.pins = Pins(
+            factory_name=cfg.gpio.pin_factory,
+            button_pin=cfg.sos.pin,
+            registered_pin=cfg.sos.registered_led_pin,
+            acknowledged_pin=cfg.sos.acknowledged_led_pin,
+            on_edge=lambda pressed, at: self.sos.edge(pressed, at),
+        )
+        self.sos = Sos(
+            store=self.outbox,
+            indicators=self.pins,
+            is_pressed=self.pins.is_pressed,
+            stop=self.stop,
+            timing=Timing(
+                resend_s=cfg.sos.resend_s,
+                debounce_s=cfg.sos.debounce_ms / 1000,
+                min_hold_s=cfg.sos.min_hold_s,
+                test_timeout_s=cfg.sos.test_timeout_s,
+            ),
+        )
+        self.commands = Commands(
+            prefix=cfg.prefix,
+            reply=self._reply,
+            actions={"sos_ack": self._sos_ack, "sos_reset": self._sos_reset},
+        )
+        self.publisher = Publisher(
+            config=cfg.mqtt,
+            prefix=cfg.prefix,
+            outbox=self.outbox,
+            boot=self.outbox.boot,
+            client_id=cfg.mqtt.client_id or f"edge-agent-{cfg.device.site}-{cfg.device.id}",
+            version=__version__,
+            subscriptions=[self.commands.subscription],
+            on_message=self._incoming,
+        )
+        self.control = ControlServer(
+            path=cfg.control.socket, group=cfg.control.group, handlers=self._control_handlers()
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every thread; report a recovered database; tell systemd we are ready."""
+        if self.outbox.recovered_from is not None:
+            self.outbox.add(
+                Event(
+                    kind="storage",
+                    priority=PRIORITY_FAULT,
+                    phase="info",
+                    data={
+                        "problem": "corrupt database moved aside",
+                        "moved_to": str(self.outbox.recovered_from),
+                    },
+                )
+            )
+        self.sos.start()
+        self.publisher.start()
+        self.control.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        systemd.ready(f"boot {self.outbox.boot}, {self.cfg.prefix}")
+        log.info(
+            "edge-agent %s started: boot %d, %s", __version__, self.outbox.boot, self.cfg.prefix
+        )
+
+    def serve(self) -> None:
+        """The main loop: commands from MQTT, the watchdog, housekeeping."""
+        interval = systemd.watchdog_interval()
+        beat = min(TICK_S, interval / 2) if interval else TICK_S
+        next_purge = next_status = 0.0
+        while not self.stop.is_set():
+            with contextlib.suppress(queue.Empty):
+                self.commands.handle(self.requests.get(timeout=beat))
+            if self._healthy():
+                systemd.watchdog()
+            now = time.monotonic()
+            if now >= next_status:
+                systemd.status(self._status_line())
+                next_status = now + STATUS_EVERY_S
+            if now >= next_purge:
+                self.outbox.purge_delivered()
+                next_purge = now + PURGE_EVERY_S
+
+    def shutdown(self) -> None:
+        """Stop in reverse order of dependence; publish `stopped` last."""
+        systemd.stopping()
+        self.stop.set()
+        self.control.stop()
+        self.sos.join()
+        self.publisher.stop()
+        self.pins.close()
+        self.outbox.close()
+        log.info("edge-agent stopped")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stop.set()
+
+    def _healthy(self) -> bool:
+        # WATCHDOG=1 only while every thread turns: a dead thread means systemd restarts us.
+        return self.sos.alive() and self.publisher.alive() and self.control.alive()
+
+    # --- MQTT commands -----------------------------------------------------------------------
+
+    def _incoming(self, message: Incoming) -> None:
+        request = Request(
+            message.topic, message.payload, message.response_topic, message.correlation_data
+        )
+        try:
+            self.requests.put_nowait(request)
+        except queue.Full:
+            log.warning("command queue full; dropping %s", message.topic)
+
+    def _reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        self.publisher.reply(topic, payload, correlation_data=correlation)
+
+    def _sos_ack(self, command: AlarmCommand) -> dict[str, Any]:
+        return self.sos.ack(command.id, command.by)
+
+    def _sos_reset(self, command: AlarmCommand) -> dict[str, Any]:
+        return self.sos.reset(command.id, command.by, "control_room")
+
+    # --- the control socket ------------------------------------------------------------------
+
+    def _control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {
+            "status": lambda args: self.status(),
+            "sos_test": lambda args: self.sos.test(_text(args, "by", "technician")),
+            "sos_reset": lambda args: self.sos.reset(
+                args.get("id"), _text(args, "by", "technician"), "technician"
+            ),
+            "sim_press": self._sim_press,
+            "sim_events": self._sim_events,
+        }
+
+    def status(self) -> dict[str, Any]:
+        """Everything `edge-agent status` shows."""
+        disk = shutil.disk_usage(self.cfg.storage.dir)
+        return {
+            "device": self.cfg.device.id,
+            "site": self.cfg.device.site,
+            "prefix": self.cfg.prefix,
+            "version": __version__,
+            "boot": self.outbox.boot,
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "broker": {
+                "host": self.cfg.mqtt.host,
+                "port": self.cfg.mqtt.port,
+                **self.publisher.link(),
+            },
+            "outbox": self.outbox.stats().to_dict(),
+            "sos": self.sos.state(),
+            "gpio": {
+                "pin_factory": self.cfg.gpio.pin_factory,
+                "button_pin": self.cfg.sos.pin,
+                "pressed": self.pins.is_pressed(),
+                "indicators": self.pins.indicators(),
+            },
+            "clock_synced": clock_synchronised(),
+            "disk": {
+                "path": str(self.cfg.storage.dir),
+                "free_bytes": disk.free,
+                "total_bytes": disk.total,
+            },
+            "threads": {
+                "sos": self.sos.alive(),
+                "publisher": self.publisher.alive(),
+                "control": self.control.alive(),
+            },
+        }
+
+    def _status_line(self) -> str:
+        link = "online" if self.publisher.link().get("connected") else "offline"
+        stats = self.outbox.stats().to_dict()
+        alarm = "ALARM" if self.sos.state()["active"] else "idle"
+        return f"broker {link}, {stats.get('pending', 0)} pending, SOS {alarm}"
+
+    def _sim_press(self, args: dict[str, Any]) -> dict[str, Any]:
+        hold = args.get("hold", 0.2)
+        if not isinstance(hold, int | float) or not 0 < hold <= 30:
+            raise CommandError(f"hold must be a number of seconds in (0, 30], got {hold!r}")
+        self.pins.simulate_press(float(hold))
+        return {"pressed_s": hold, "pin": self.cfg.sos.pin}
+
+    def _sim_events(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Store synthetic events (simulation only): demos and black-box tests."""
+        if self.cfg.gpio.pin_factory != "mock":
+            raise CommandError("sim events needs gpio.pin_factory = 'mock'")
+        count, priority = args.get("count", 1), args.get("priority", 2)
+        kind = _text(args, "kind", "sim")
+        if not isinstance(count, int) or not 1 <= count <= 100_000:
+            raise CommandError(f"count must be an integer in 1..100000, got {count!r}")
+        if not isinstance(priority, int) or not 1 <= priority <= 3:
+            raise CommandError(f"priority must be 1, 2 or 3, got {priority!r}")
+        ids = [
+            self.outbox.add(Event(kind=kind, priority=priority, data={"n": n})).id
+            for n in range(count)
+        ]
+        return {"ids": ids}
+
+
+def _text(args: dict[str, Any], key: str, default: str) -> str:
+    value = args.get(key, default)
+    if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable():
+        raise CommandError(f"{key} must be a printable string of 1..128 characters")
+    return value
+
+
+@contextlib.contextmanager
+def _storage_lock(directory: Path) -> Iterator[IO[str]]:
+    """One daemon per state directory: a second one would be a second SQLite writer."""
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
+    with open(directory / "lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(f"another edge-agent is using {directory}") from None
+        yield handle

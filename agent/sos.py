@@ -1,0 +1,309 @@
+"""The SOS alarm: from a debounced press to the control room's acknowledgement and reset.
+
+Modelled on lift remote alarms (EN 81-28) and personal emergency signalling (DIN VDE V
+0825-11): the alarm is re-sent until a person acknowledges it, and it survives power cuts.
+One thread owns the alarm; button edges, commands and timers reach it through one queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
+
+from agent.errors import CommandError
+from agent.events import PRIORITY_SOS, Event, utc_timestamp
+
+log = logging.getLogger(__name__)
+
+LATCH_KEY = "sos.alarm"
+# A caller pressing again is worth telling the control room, but not once per bounce.
+PRESS_UPDATE_MIN_S = 5.0
+REPLY_TIMEOUT_S = 5.0
+
+
+class Store(Protocol):
+    """The outbox as the alarm sees it."""
+
+    def add(self, event: Event, *, state: dict[str, Any] | None = None) -> object: ...
+
+    def get_state(self, key: str) -> Any: ...
+
+
+class Indicators(Protocol):
+    """Whatever shows the caller that the alarm is registered and acknowledged."""
+
+    def show(self, *, registered: bool, acknowledged: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Alarm timing from `[sos]`."""
+
+    resend_s: float
+    debounce_s: float
+    min_hold_s: float
+    test_timeout_s: float
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """The latched state of the active alarm; its id is the id of its `new` event."""
+
+    id: str
+    test: bool
+    source: str
+    raised_at: str
+    presses: int = 1
+    acked: bool = False
+    acked_by: str | None = None
+    acked_at: str | None = None
+    updates: int = 0
+
+
+class Sos:
+    """Owns the alarm: debounces the button, raises, re-sends, acknowledges and ends it."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        indicators: Indicators,
+        timing: Timing,
+        is_pressed: Callable[[], bool],
+        stop: threading.Event,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._indicators = indicators
+        self._timing = timing
+        self._is_pressed = is_pressed
+        self._stop = stop
+        self._clock = clock
+        self._inbox: queue.Queue[tuple[str, Any, Future[dict[str, Any]] | None]] = queue.Queue()
+        self._alarm: Alarm | None = None
+        self._press_started: float | None = None
+        self._last_sent = 0.0
+        self._raised_mono = 0.0
+        self._thread = threading.Thread(target=self._run, name="sos")
+
+    # --- inputs: every one only enqueues ------------------------------------------------
+
+    def edge(self, pressed: bool, at: float) -> None:
+        """A button edge from the GPIO callback thread."""
+        self._inbox.put(("edge", (pressed, at), None))
+
+    def ack(self, alarm_id: str, by: str) -> dict[str, Any]:
+        """The control room acknowledges the alarm `alarm_id`."""
+        return self._call("ack", {"id": alarm_id, "by": by})
+
+    def reset(self, alarm_id: str | None, by: str, source: str) -> dict[str, Any]:
+        """End the alarm (control room or technician on site)."""
+        return self._call("reset", {"id": alarm_id, "by": by, "source": source})
+
+    def test(self, by: str) -> dict[str, Any]:
+        """Start a technician's test alarm: the same cycle, flagged `test`."""
+        return self._call("test", {"by": by})
+
+    def state(self) -> dict[str, Any]:
+        """The alarm as plain data for status and telemetry."""
+        alarm = self._alarm
+        return {"active": False} if alarm is None else {"active": True, **asdict(alarm)}
+
+    def _call(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        reply: Future[dict[str, Any]] = Future()
+        self._inbox.put((kind, args, reply))
+        return reply.result(timeout=REPLY_TIMEOUT_S)
+
+    # --- the owning thread ---------------------------------------------------------------
+
+    def start(self) -> None:
+        """Resume a latched alarm, then start the thread."""
+        self._resume()
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread after the stop event is set."""
+        self._inbox.put(("wake", None, None))
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        """Whether the alarm thread is running."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, args, reply = self._inbox.get(timeout=self._wait())
+            except queue.Empty:
+                self._tick()
+                continue
+            self._handle(kind, args, reply)
+            self._tick()
+
+    def _wait(self) -> float:
+        deadlines = [self._press_deadline(), self._resend_deadline(), self._test_deadline()]
+        due = min((d for d in deadlines if d is not None), default=self._clock() + 1.0)
+        return min(max(due - self._clock(), 0.0), 1.0)
+
+    def _handle(self, kind: str, args: Any, reply: Future[dict[str, Any]] | None) -> None:
+        try:
+            result = self._dispatch(kind, args)
+        except CommandError as exc:
+            if reply is not None:
+                reply.set_exception(exc)
+            return
+        if reply is not None:
+            reply.set_result(result)
+
+    def _dispatch(self, kind: str, args: Any) -> dict[str, Any]:
+        if kind == "edge":
+            self._on_edge(*args)
+        elif kind == "ack":
+            return self._acknowledge(args["id"], args["by"])
+        elif kind == "reset":
+            return self._end(args["id"], args["by"], args["source"])
+        elif kind == "test":
+            return self._start_test(args["by"])
+        return {}
+
+    # --- presses ---------------------------------------------------------------------------
+
+    def _on_edge(self, pressed: bool, at: float) -> None:
+        if pressed:
+            self._press_started = at
+        else:
+            self._press_started = None
+
+    def _press_deadline(self) -> float | None:
+        if self._press_started is None:
+            return None
+        return self._press_started + max(self._timing.debounce_s, self._timing.min_hold_s)
+
+    def _tick(self) -> None:
+        now = self._clock()
+        deadline = self._press_deadline()
+        if deadline is not None and now >= deadline:
+            self._press_started = None
+            if self._is_pressed():
+                self._on_press()
+        deadline = self._resend_deadline()
+        if deadline is not None and now >= deadline:
+            self._send_update({"resend": True})
+        deadline = self._test_deadline()
+        if deadline is not None and now >= deadline:
+            self._end(None, "agent", "test_timeout")
+
+    def _on_press(self) -> None:
+        alarm = self._alarm
+        if alarm is not None and alarm.test:
+            # A real emergency must never be absorbed by a technician's test.
+            self._end(None, "agent", "superseded_by_press")
+            alarm = None
+        if alarm is None:
+            self._raise(test=False, source="button")
+            return
+        self._alarm = replace(alarm, presses=alarm.presses + 1)
+        # The count is carried by the next update if this one is rate-limited.
+        if self._clock() - self._last_sent >= PRESS_UPDATE_MIN_S:
+            self._send_update({"pressed_again": True})
+
+    # --- the alarm's lifecycle ---------------------------------------------------------------
+
+    def _raise(self, *, test: bool, source: str) -> Alarm:
+        event = Event(
+            kind="sos",
+            priority=PRIORITY_SOS,
+            phase="new",
+            test=test,
+            data={"source": source, "presses": 1, "acked": False},
+        )
+        alarm = Alarm(id=event.id, test=test, source=source, raised_at=event.ts)
+        self._store.add(event, state={LATCH_KEY: asdict(alarm)})
+        self._alarm = alarm
+        self._raised_mono = self._last_sent = self._clock()
+        self._indicators.show(registered=True, acknowledged=False)
+        log.warning("SOS alarm %s raised (source %s%s)", alarm.id, source, ", test" if test else "")
+        return alarm
+
+    def _send_update(self, extra: dict[str, Any]) -> None:
+        alarm = self._alarm
+        assert alarm is not None
+        alarm = replace(alarm, updates=alarm.updates + 1)
+        self._store.add(self._event(alarm, "update", extra), state={LATCH_KEY: asdict(alarm)})
+        self._alarm = alarm
+        self._last_sent = self._clock()
+
+    def _event(self, alarm: Alarm, phase: str, extra: dict[str, Any]) -> Event:
+        data = {
+            "alarm": alarm.id,
+            "source": alarm.source,
+            "presses": alarm.presses,
+            "acked": alarm.acked,
+            "raised_at": alarm.raised_at,
+            **extra,
+        }
+        if alarm.acked:
+            data.update(acked_by=alarm.acked_by, acked_at=alarm.acked_at)
+        return Event(kind="sos", priority=PRIORITY_SOS, phase=phase, test=alarm.test, data=data)
+
+    def _resend_deadline(self) -> float | None:
+        alarm = self._alarm
+        if alarm is None or alarm.acked:
+            return None
+        return self._last_sent + self._timing.resend_s
+
+    def _test_deadline(self) -> float | None:
+        if self._alarm is None or not self._alarm.test:
+            return None
+        return self._raised_mono + self._timing.test_timeout_s
+
+    def _acknowledge(self, alarm_id: str, by: str) -> dict[str, Any]:
+        alarm = self._active(alarm_id)
+        if alarm.acked:
+            return {"alarm": alarm.id, "acked": True, "already": True}
+        self._alarm = replace(alarm, acked=True, acked_by=by, acked_at=utc_timestamp())
+        self._send_update({})
+        self._indicators.show(registered=True, acknowledged=True)
+        log.warning("SOS alarm %s acknowledged by %s", alarm.id, by)
+        return {"alarm": alarm.id, "acked": True}
+
+    def _end(self, alarm_id: str | None, by: str, source: str) -> dict[str, Any]:
+        alarm = self._active(alarm_id)
+        duration = round(self._clock() - self._raised_mono, 3)
+        extra = {"ended_by": by, "reason": source, "duration_s": duration}
+        self._store.add(self._event(alarm, "end", extra), state={LATCH_KEY: None})
+        self._alarm = None
+        self._indicators.show(registered=False, acknowledged=False)
+        log.warning("SOS alarm %s ended by %s (%s)", alarm.id, by, source)
+        return {"alarm": alarm.id, "ended": True}
+
+    def _start_test(self, by: str) -> dict[str, Any]:
+        if self._alarm is not None:
+            raise CommandError(f"an alarm is active ({self._alarm.id}); end it before a test")
+        alarm = self._raise(test=True, source="test")
+        log.info("test alarm started by %s", by)
+        return {"alarm": alarm.id, "test": True}
+
+    def _active(self, alarm_id: str | None) -> Alarm:
+        alarm = self._alarm
+        if alarm is None:
+            raise CommandError("no alarm is active")
+        if alarm_id is not None and alarm_id != alarm.id:
+            raise CommandError(f"id {alarm_id!r} is not the active alarm (active: {alarm.id})")
+        return alarm
+
+    def _resume(self) -> None:
+        latched = self._store.get_state(LATCH_KEY)
+        if not latched:
+            return
+        self._alarm = Alarm(**latched)
+        self._raised_mono = self._clock()
+        self._send_update({"resumed": True})
+        self._indicators.show(registered=True, acknowledged=self._alarm.acked)
+        log.warning("SOS alarm %s resumed after restart", self._alarm.id)

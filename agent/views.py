@@ -1,0 +1,136 @@
+"""What the technician reads: status screens, event lines and tables, as plain text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent import config
+from agent.outbox import OutboxReader, open_readonly
+
+
+def history(cfg: config.Config) -> OutboxReader:
+    """The outbox, read-only, for history commands (works with or without the daemon)."""
+    return open_readonly(cfg.database)
+
+
+def offline_status(cfg: config.Config, problem: str) -> dict[str, Any]:
+    """What `status` can still tell when the daemon does not answer."""
+    data: dict[str, Any] = {
+        "device": cfg.device.id,
+        "site": cfg.device.site,
+        "prefix": cfg.prefix,
+        "daemon": f"not running ({problem})",
+    }
+    try:
+        reader = history(cfg)
+    except OSError as exc:
+        data["outbox"] = {"error": str(exc)}
+        return data
+    try:
+        data["outbox"] = reader.stats().to_dict()
+        data["sos"] = reader.get_state("sos.alarm") or {"active": False}
+    finally:
+        reader.close()
+    return data
+
+
+def status_text(data: dict[str, Any]) -> str:
+    """The one-screen status."""
+    lines = [f"device   {data['device']} at {data['site']}  ({data['prefix']})"]
+    if "daemon" in data:
+        lines.append(f"daemon   {data['daemon']}")
+    else:
+        lines.append(
+            f"daemon   edge-agent {data['version']}, boot {data['boot']}, "
+            f"pid {data['pid']}, up {_age(data['uptime_s'])}"
+        )
+        lines.append(_broker_line(data["broker"]))
+        lines.append(f"clock    {'synchronised' if data['clock_synced'] else 'NOT synchronised'}")
+        disk = data["disk"]
+        lines.append(
+            f"disk     {disk['free_bytes'] / 1e9:.1f} GB free of "
+            f"{disk['total_bytes'] / 1e9:.1f} GB at {disk['path']}"
+        )
+        gpio = data["gpio"]
+        lines.append(
+            f"gpio     {gpio['pin_factory']}, button pin {gpio['button_pin']} "
+            f"{'PRESSED' if gpio['pressed'] else 'released'}, "
+            f"indicators {_flags(gpio['indicators'])}"
+        )
+    lines.append(_sos_line(data.get("sos", {})))
+    lines.extend(queue_text(data.get("outbox", {})).splitlines())
+    return "\n".join(lines)
+
+
+def _broker_line(link: dict[str, Any]) -> str:
+    where = f"{link['host']}:{link['port']}"
+    if link.get("connected"):
+        return f"broker   connected to {where}, inflight {link.get('inflight', 0)}"
+    error = link.get("last_error") or "not connected yet"
+    return f"broker   DISCONNECTED from {where}: {error}"
+
+
+def _sos_line(alarm: dict[str, Any]) -> str:
+    if not alarm or not alarm.get("id"):
+        return "sos      idle"
+    state = f"acknowledged by {alarm['acked_by']}" if alarm.get("acked") else "NOT acknowledged"
+    test = " (test)" if alarm.get("test") else ""
+    return (
+        f"sos      ALARM{test} {alarm['id']} since {alarm['raised_at']}, {state}, "
+        f"{alarm.get('presses', 1)} press(es)"
+    )
+
+
+def _flags(flags: dict[str, bool]) -> str:
+    return ", ".join(f"{name} {'on' if lit else 'off'}" for name, lit in flags.items()) or "none"
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def queue_text(stats: dict[str, Any]) -> str:
+    """Outbox depth per kind and priority, bytes and oldest pending age."""
+    if "error" in stats:
+        return f"outbox   unreadable: {stats['error']}"
+    oldest = stats.get("oldest_pending_age_s")
+    lines = [
+        f"outbox   {stats.get('pending', 0)} pending, {stats.get('bytes', 0)} bytes"
+        + (f", oldest {_age(oldest)}" if oldest is not None else "")
+    ]
+    for row in stats.get("by_kind", []):
+        lines.append(
+            f"         p{row['priority']} {row['kind']:<12} {row['pending']:>7} pending"
+            f"  {row['bytes']:>10} bytes"
+        )
+    return "\n".join(lines)
+
+
+def event_line(record: dict[str, Any]) -> str:
+    """One event as a line: time, seq, kind/phase, delivery, data."""
+    delivered = "delivered" if record.get("delivered_at") else "PENDING  "
+    test = " test" if record.get("test") else ""
+    data = json.dumps(record.get("data", {}), ensure_ascii=False, separators=(",", ":"))
+    return (
+        f"{record['ts']}  #{record['seq']:<6} p{record['priority']} "
+        f"{record['kind']}/{record['phase']}{test}  {delivered}  {record['id']}  {data}"
+    )
+
+
+def config_text(data: dict[str, Any]) -> str:
+    """The effective configuration as TOML-like text."""
+    lines = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines.extend(
+            f"# {key} is not set" if value is None else f"{key} = {json.dumps(value)}"
+            for key, value in values.items()
+        )
+        lines.append("")
+    return "\n".join(lines).rstrip()
