@@ -193,6 +193,7 @@ class Link:
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors too
             self._emit(Dropped(self, str(exc) or type(exc).__name__))
             return
+        _no_delay(self._client)
         with self._lock:
             if self._closing:
                 self._client.disconnect()
@@ -240,6 +241,14 @@ class Link:
             user_properties=tuple(getattr(props, "UserProperty", ())),
         )
         self._emit(Received(self, incoming))
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Send each packet at once: Nagle's algorithm held an SOS behind a PUBACK for ~40 ms."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _client(config: MqttConfig, client_id: str, will: Will) -> mqtt.Client:

@@ -93,6 +93,8 @@ class Broker:
             # Keep QoS 1 messages for slow subscribers instead of dropping past 1000. Not 0
             # (unlimited): mosquitto 2.0.11 then drops a client after a 0x87 PUBACK.
             "max_queued_messages 1000000",
+            # Deliver small packets at once, as fleet brokers (EMQX, HiveMQ) do by default.
+            "set_tcp_nodelay true",
         ]
         if self._max_inflight is not None:
             lines.append(f"max_inflight_messages {self._max_inflight}")  # = Receive Maximum

@@ -366,6 +366,8 @@ def test_retained_document_is_published_again_after_reconnect(broker: Broker, ri
 
     broker.restart()  # without persistence the broker forgets every retained message
     wait_until(lambda: publisher.link()["connects"] == 2, 10, "reconnection")
+    # Subscribe only once the broker holds it again, or it arrives live (retain flag clear).
+    wait_until(lambda: publisher.link()["inflight"] == 0, 10, "the document's PUBACK")
 
     with Subscriber(broker, [f"{PREFIX}/config/reported"]) as late:
         (document,) = late.wait_for(bool)
