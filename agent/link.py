@@ -191,6 +191,7 @@ class Link:
                 self._config.host, self._config.port, self._config.keepalive_s, clean_start=True
             )
         except (OSError, ValueError) as exc:  # ssl errors are OSErrors too
+            _close_sockets_in(exc)
             self._emit(Dropped(self, str(exc) or type(exc).__name__))
             return
         _no_delay(self._client)
@@ -241,6 +242,20 @@ class Link:
             user_properties=tuple(getattr(props, "UserProperty", ())),
         )
         self._emit(Received(self, incoming))
+
+
+def _close_sockets_in(exc: BaseException) -> None:
+    """Close the sockets a failed connect left behind.
+
+    paho 2.2 neither closes the TLS socket when the handshake fails (a refused certificate)
+    nor keeps it: it would leak one descriptor per reconnect attempt until collected.
+    """
+    trace = exc.__traceback__
+    while trace is not None:
+        for value in list(trace.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                value.close()
+        trace = trace.tb_next
 
 
 def _no_delay(client: mqtt.Client) -> None:

@@ -58,6 +58,7 @@ class Broker:
         max_inflight: int | None = None,
         acl: str | None = None,
         persistent: bool = False,
+        listener_options: Sequence[str] = (),
     ) -> None:
         if MOSQUITTO is None:
             raise FileNotFoundError("mosquitto is not installed")
@@ -70,6 +71,7 @@ class Broker:
         self._acl = directory / "acl"
         self._max_inflight = max_inflight
         self._persistent = persistent
+        self._listener_options = list(listener_options)  # e.g. TLS: cafile, certfile, ...
         self._process: subprocess.Popen[bytes] | None = None
         self.write_acl(acl)
 
@@ -83,6 +85,7 @@ class Broker:
     def _config(self) -> str:
         lines = [
             f"listener {self.port} {HOST}",
+            *self._listener_options,
             "allow_anonymous true",
             f"persistence {'true' if self._persistent else 'false'}",
             f"persistence_location {self.directory}/",
