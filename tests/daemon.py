@@ -52,6 +52,12 @@ pin_factory = "mock"
     return path
 
 
+def _without_systemd(environ: os._Environ[str]) -> dict[str, str]:
+    """The test's environment, minus what would make the child talk to a real systemd."""
+    ignored = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"}
+    return {key: value for key, value in environ.items() if key not in ignored}
+
+
 class Daemon:
     """Starts, signals and kills one daemon; talks to it over its control socket."""
 
@@ -61,10 +67,9 @@ class Daemon:
         self.log = config_path.parent / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 15.0) -> Daemon:
-        """Start and wait until the control socket answers."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("NOTIFY_SOCKET", None)
+    def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> Daemon:
+        """Start and wait until the control socket answers; `env` adds to the environment."""
+        env = {**_without_systemd(os.environ), "PYTHONUNBUFFERED": "1", **(env or {})}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -264,3 +265,44 @@ def _assert_no_foreign_duplicates(received: list[dict[str, Any]]) -> None:
     for event in received:
         assert by_id.setdefault(event["id"], event) == event, "a re-send changed its payload"
         assert by_seq.setdefault(event["seq"], event["id"]) == event["id"], "seq reused"
+
+
+def test_corrupt_database_is_moved_aside_and_reported(
+    broker: Broker, daemon_at: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    state = tmp_path / "agent" / "state"
+    state.mkdir(parents=True)
+    (state / "outbox.db").write_bytes(b"this is not a database, a torn write left it" * 200)
+    with Subscriber(broker, [f"{PREFIX}/event/#"]) as room, daemon_at(broker.port):
+        (report,) = events(room.wait_for(lambda ms: len(events(ms, "storage")) == 1), "storage")
+    assert report["priority"] == 1
+    moved = Path(report["data"]["moved_to"])
+    assert moved.parent == state and moved.name.startswith("outbox.db.corrupt-")
+    assert moved.read_bytes().startswith(b"this is not a database")
+
+
+def test_daemon_tells_systemd_ready_status_watchdog_and_stopping(
+    broker: Broker, tmp_path: Path
+) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    daemon = Daemon(write_config(tmp_path / "agent", port=broker.port))
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"}
+    try:
+        daemon.start(env=env)
+        seen = _datagrams(notify, until="WATCHDOG=1", count=2)
+        assert seen[0].startswith("READY=1")
+        assert any(m.startswith("STATUS=broker online") for m in seen)
+        daemon.stop()
+        assert "STOPPING=1" in _datagrams(notify, until="STOPPING=1")
+    finally:
+        daemon.__exit__()
+        notify.close()
+
+
+def _datagrams(sock: socket.socket, until: str, count: int = 1) -> list[str]:
+    seen: list[str] = []
+    while sum(m.startswith(until) for m in seen) < count:
+        seen.append(sock.recv(4096).decode())
+    return seen
