@@ -27,3 +27,7 @@ class ControlError(AgentError, ConnectionError):
 
 class HardwareError(AgentError, RuntimeError):
     """A device (GPIO, serial port, camera) cannot be used."""
+
+
+class ModelError(AgentError, RuntimeError):
+    """A model file is missing, does not match the manifest, or cannot be loaded."""
