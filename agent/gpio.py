@@ -74,15 +74,21 @@ class Pins:
         """The indicator outputs as driven now."""
         return {name: bool(led.value) for name, led in self._leds.items()}
 
-    def simulate_press(self, hold_s: float) -> None:
-        """Drive the mock button pin low for `hold_s`, exactly as a finger would."""
+    def simulate_press(self, hold_s: float) -> float:
+        """Drive the mock button pin low for `hold_s`, exactly as a finger would.
+
+        Returns the `time.monotonic()` of the press edge: one clock for every process on the
+        host, so a benchmark can time the alarm from the edge rather than from its request.
+        """
         if self.factory_name != "mock":
             used = self.factory_name
             raise CommandError(f"sim press needs gpio.pin_factory = 'mock' (this daemon: {used!r})")
         pin: Any = self._factory.pin(self._button_pin)
+        edge = time.monotonic()
         pin.drive_low()
         time.sleep(hold_s)
         pin.drive_high()
+        return edge
 
     def close(self) -> None:
         """Release the pins."""
