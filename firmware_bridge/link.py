@@ -108,6 +108,10 @@ class McuLink:
             if self._thread.is_alive():
                 raise RuntimeError("the MCU link thread did not stop")
 
+    def alive(self) -> bool:
+        """Whether the link thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def __enter__(self) -> McuLink:
         self.start()
         return self
