@@ -3,6 +3,8 @@
 Data flow (every producer stores through the outbox; nothing publishes around it)::
 
     SOS button (gpiozero thread) ─► sos alarm state machine ─► Event ─► outbox.add ─┐
+    MCU serial link ─► mcu ─► Event (tamper, door, power, mcu) ───────► outbox.add ─┤
+       └► SOS latched by the MCU ─► sos ─► indicators ─► mcu_outputs ─► lamps, strobe
     health timer ─► telemetry Event ─────────────────────────────────► outbox.add ─┤
                                                                                    ▼
                             SQLite outbox (WAL, one writer, durable before ack)

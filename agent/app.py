@@ -23,13 +23,15 @@ from typing import IO, Any
 
 from agent import __version__, config, systemd
 from agent.control import ControlServer
+from agent.control_room import ControlRoom, document_of, sos_timing, start_config
 from agent.errors import CommandError, StorageError
 from agent.events import PRIORITY_FAULT, Event, clock_synchronised
 from agent.gpio import Pins
+from agent.mcu import Mcu
 from agent.outbox import Outbox
 from agent.publisher import Incoming, Publisher
-from agent.remote import AlarmCommand, Commands, Request
-from agent.sos import Sos, Timing
+from agent.remote import Request, subscriptions
+from agent.sos import AllIndicators, Sos
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +40,28 @@ PURGE_EVERY_S = 3600.0
 STATUS_EVERY_S = 10.0
 
 
-def run(cfg: config.Config) -> int:
-    """Run the daemon until SIGTERM or SIGINT; returns the process exit code."""
+def run(cfg: config.Config, *, local: dict[str, Any] | None = None) -> int:
+    """Run the daemon until SIGTERM or SIGINT (or a restart); returns the process exit code.
+
+    `local` is the config file as plain data: remote configuration layers merge over it.
+    """
     with _storage_lock(cfg.storage.dir):
-        agent = Agent(cfg)
+        agent = Agent(cfg, local=local)
         agent.start()
         try:
             agent.serve()
         finally:
             agent.shutdown()
-    return 0
+    return agent.exit_code
 
 
 class Agent:
     """Every part of the running daemon, wired together."""
 
-    def __init__(self, cfg: config.Config) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: config.Config, *, local: dict[str, Any] | None = None) -> None:
+        local = document_of(cfg) if local is None else local
+        cfg = self.cfg = start_config(cfg, local)  # the file with the remote layer over it
+        self.exit_code = 0
         self.stop = threading.Event()
         self.started = time.time()
         self.requests: queue.Queue[Request] = queue.Queue(maxsize=1000)
@@ -73,36 +80,19 @@ class Agent:
             acknowledged_pin=cfg.sos.acknowledged_led_pin,
             on_edge=lambda pressed, at: self.sos.edge(pressed, at),
         )
+        self.mcu = self._build_mcu() if cfg.mcu.port else None
         self.sos = Sos(
             store=self.outbox,
-            indicators=self.pins,
+            indicators=AllIndicators(self.pins, *([self.mcu.outputs] if self.mcu else [])),
             is_pressed=self.pins.is_pressed,
             stop=self.stop,
-            timing=Timing(
-                resend_s=cfg.sos.resend_s,
-                debounce_s=cfg.sos.debounce_ms / 1000,
-                min_hold_s=cfg.sos.min_hold_s,
-                test_timeout_s=cfg.sos.test_timeout_s,
-            ),
+            timing=sos_timing(cfg.sos),
         )
-        self.commands = Commands(
-            prefix=cfg.prefix,
-            reply=self._reply,
-            actions={"sos_ack": self._sos_ack, "sos_reset": self._sos_reset},
-        )
-        self.publisher = Publisher(
-            config=cfg.mqtt,
-            prefix=cfg.prefix,
-            outbox=self.outbox,
-            boot=self.outbox.boot,
-            client_id=cfg.mqtt.client_id or f"edge-agent-{cfg.device.site}-{cfg.device.id}",
-            version=__version__,
-            subscriptions=[self.commands.subscription],
-            on_message=self._incoming,
-        )
+        self.publisher = self._publisher(cfg.mqtt)
         self.control = ControlServer(
             path=cfg.control.socket, group=cfg.control.group, handlers=self._control_handlers()
         )
+        self.room = ControlRoom(agent=self, local=local)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -121,7 +111,10 @@ class Agent:
                 )
             )
         self.sos.start()
+        if self.mcu is not None:
+            self.mcu.start()
         self.publisher.start()
+        self.room.start()
         self.control.start()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
@@ -137,7 +130,8 @@ class Agent:
         next_purge = next_status = 0.0
         while not self.stop.is_set():
             with contextlib.suppress(queue.Empty):
-                self.commands.handle(self.requests.get(timeout=beat))
+                self.room.handle(self.requests.get(timeout=beat))
+            self.room.tick()
             if self._healthy():
                 systemd.watchdog()
             now = time.monotonic()
@@ -154,6 +148,8 @@ class Agent:
         self.stop.set()
         self.control.stop()
         self.sos.join()
+        if self.mcu is not None:
+            self.mcu.close()
         self.publisher.stop()
         self.pins.close()
         self.outbox.close()
@@ -165,7 +161,20 @@ class Agent:
 
     def _healthy(self) -> bool:
         # WATCHDOG=1 only while every thread turns: a dead thread means systemd restarts us.
-        return self.sos.alive() and self.publisher.alive() and self.control.alive()
+        mcu = self.mcu is None or self.mcu.alive()
+        return self.sos.alive() and self.publisher.alive() and self.control.alive() and mcu
+
+    def _build_mcu(self) -> Mcu:
+        # An SOS the MCU latched while the Pi was down is raised like a press (source "mcu").
+        return Mcu(
+            config=self.cfg.mcu,
+            store=self.outbox,
+            stop=self.stop,
+            on_latched=lambda presses, age_s: self.sos.raise_from(
+                "mcu", presses=presses, details={"latched_age_s": round(age_s, 1)}
+            ),
+            alarm_active=lambda: bool(self.sos.state()["active"]),
+        )
 
     # --- MQTT commands -----------------------------------------------------------------------
 
@@ -176,16 +185,27 @@ class Agent:
         try:
             self.requests.put_nowait(request)
         except queue.Full:
-            log.warning("command queue full; dropping %s", message.topic)
+            self.room.remote.count("dropped")
+            log.debug("request queue full; dropping %s", message.topic)
 
-    def _reply(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
-        self.publisher.reply(topic, payload, correlation_data=correlation)
+    def _publisher(self, mqtt: config.MqttConfig) -> Publisher:
+        cfg = self.cfg
+        return Publisher(
+            config=mqtt,
+            prefix=cfg.prefix,
+            outbox=self.outbox,
+            boot=self.outbox.boot,
+            client_id=mqtt.client_id or f"edge-agent-{cfg.device.site}-{cfg.device.id}",
+            version=__version__,
+            subscriptions=subscriptions(cfg.prefix),
+            on_message=self._incoming,
+        )
 
-    def _sos_ack(self, command: AlarmCommand) -> dict[str, Any]:
-        return self.sos.ack(command.id, command.by)
-
-    def _sos_reset(self, command: AlarmCommand) -> dict[str, Any]:
-        return self.sos.reset(command.id, command.by, "control_room")
+    def switch_broker(self, mqtt: config.MqttConfig) -> None:
+        """Replace the broker connection (a remote change, tried and reverted by the rollout)."""
+        old, self.publisher = self.publisher, self._publisher(mqtt)
+        old.stop(final=False)  # rows it had in flight stay pending and go out on the new link
+        self.publisher.start()
 
     # --- the control socket ------------------------------------------------------------------
 
@@ -197,6 +217,9 @@ class Agent:
                 args.get("id"), _text(args, "by", "technician"), "technician"
             ),
             "sim_press": self._sim_press,
+            "config_rollback": lambda args: self.room.rollback(args),
+            "mcu_status": lambda args: self._need_mcu().status(),
+            "mcu_set": lambda args: self._need_mcu().outputs.set(args),
             "sim_events": self._sim_events,
         }
 
@@ -219,6 +242,7 @@ class Agent:
             },
             "outbox": self.outbox.stats().to_dict(),
             "sos": self.sos.state(),
+            "mcu": self.mcu.status() if self.mcu is not None else None,
             "gpio": {
                 "pin_factory": self.cfg.gpio.pin_factory,
                 "button_pin": self.cfg.sos.pin,
@@ -231,12 +255,22 @@ class Agent:
                 "free_bytes": disk.free,
                 "total_bytes": disk.total,
             },
-            "threads": {
-                "sos": self.sos.alive(),
-                "publisher": self.publisher.alive(),
-                "control": self.control.alive(),
-            },
+            "threads": self.threads(),
+            "remote": self.room.status(),
         }
+
+    def threads(self) -> dict[str, bool]:
+        """Whether each thread is alive."""
+        return {
+            "sos": self.sos.alive(),
+            "publisher": self.publisher.alive(),
+            "control": self.control.alive(),
+        }
+
+    def _need_mcu(self) -> Mcu:
+        if self.mcu is None:
+            raise CommandError("no MCU on this device: [mcu] port is not set")
+        return self.mcu
 
     def _status_line(self) -> str:
         link = "online" if self.publisher.link().get("connected") else "offline"
@@ -248,8 +282,8 @@ class Agent:
         hold = args.get("hold", 0.2)
         if not isinstance(hold, int | float) or not 0 < hold <= 30:
             raise CommandError(f"hold must be a number of seconds in (0, 30], got {hold!r}")
-        self.pins.simulate_press(float(hold))
-        return {"pressed_s": hold, "pin": self.cfg.sos.pin}
+        edge = self.pins.simulate_press(float(hold))
+        return {"pressed_s": hold, "pin": self.cfg.sos.pin, "edge_monotonic": edge}
 
     def _sim_events(self, args: dict[str, Any]) -> dict[str, Any]:
         """Store synthetic events (simulation only): demos and black-box tests."""

@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent import __version__, config, control, systemd, views
+from agent.audit import line as audit_line
+from agent.config_layer import history_line, store_in
 from agent.errors import AgentError, ControlError
+from agent.mcu_outputs import OUTPUT_MODES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 Command = Callable[[argparse.Namespace], int]
@@ -101,6 +104,32 @@ def build_parser() -> argparse.ArgumentParser:
         into=cfg,
         parent=reader,
     )
+    add("history", _config_history, "remote configuration versions kept", into=cfg, parent=reader)
+    rollback = add("rollback", _config_rollback, "go back to a kept remote version", into=cfg)
+    rollback.add_argument("version", type=_positive, help="the version to restore")
+    audit = add("audit", _audit, "remote commands: who, what, when, result", parent=reader)
+    audit.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    audit.add_argument("--name", help="only this command")
+
+    mcu = _group(sub, "mcu", "the post's microcontroller: lamps, strobe, siren, inputs, power")
+    add("status", _mcu_status, "link, firmware, inputs, outputs, counters", into=mcu, parent=reader)
+    setter = add(
+        "set", _mcu_set, "drive one output (the alarm takes it back on its next change)", into=mcu
+    )
+    setter.add_argument("output", choices=list(OUTPUT_MODES), help="which output")
+    states = sorted({state for modes in OUTPUT_MODES.values() for state in modes})
+    setter.add_argument(
+        "state",
+        choices=states,
+        help="; ".join(f"{out}: {', '.join(modes)}" for out, modes in OUTPUT_MODES.items()),
+    )
+    setter.add_argument(
+        "--for",
+        dest="duration",
+        type=_positive,
+        default=0,
+        help="seconds, then off (default: until changed)",
+    )
 
     queue = _group(sub, "queue", "the outbox queue")
     add(
@@ -146,9 +175,10 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> No
 def _run(args: argparse.Namespace) -> int:
     from agent import app  # noqa: PLC0415 - the daemon's imports are not the CLI's
 
-    cfg = _load(args)
+    path = config.resolve_path(args.config)
+    cfg = config.load(path)
     _setup_logging(cfg.logging.level)
-    return app.run(cfg)
+    return app.run(cfg, local=config.read_document(path))
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -211,6 +241,23 @@ def _sim_events(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _mcu_status(args: argparse.Namespace) -> int:
+    _emit(args, _live(args, "mcu_status", {}), views.mcu_text)
+    return EXIT_OK
+
+
+def _mcu_set(args: argparse.Namespace) -> int:
+    if args.state not in OUTPUT_MODES[args.output]:
+        known = ", ".join(OUTPUT_MODES[args.output])
+        print(f"edge-agent: {args.output} takes {known}; not {args.state}", file=sys.stderr)
+        return EXIT_USAGE
+    payload = {"output": args.output, "state": args.state, "duration_s": args.duration}
+    result = _live(args, "mcu_set", payload)
+    until = f"for {result['duration_s']} s" if result["duration_s"] else "until changed"
+    print(f"{result['output']} set to {result['state']} {until}")
+    return EXIT_OK
+
+
 def _config_check(args: argparse.Namespace) -> int:
     path = config.resolve_path(args.path or args.config)
     config.load(path)
@@ -221,6 +268,30 @@ def _config_check(args: argparse.Namespace) -> int:
 def _config_show(args: argparse.Namespace) -> int:
     data = config.masked(_load(args))
     _emit(args, data, views.config_text)
+    return EXIT_OK
+
+
+def _config_history(args: argparse.Namespace) -> int:
+    layers = [vars(layer) for layer in store_in(_load(args).storage.dir).history()]
+    _emit(args, layers, lambda rows: "\n".join(map(history_line, rows)) or "no remote versions")
+    return EXIT_OK
+
+
+def _config_rollback(args: argparse.Namespace) -> int:
+    report = _live(args, "config_rollback", {"version": args.version})
+    errors = "; ".join(f"{e['key']}: {e['message']}" for e in report["errors"])
+    print(f"version {report['version']}: {report['status']}" + (f" ({errors})" if errors else ""))
+    return EXIT_OK if report["status"] != "rejected" else EXIT_FAILURE
+
+
+def _audit(args: argparse.Namespace) -> int:
+    reader = views.history(_load(args))
+    try:
+        entries = [e.to_dict() for e in reader.audit(limit=args.limit, name=args.name)]
+    finally:
+        reader.close()
+    for entry in reversed(entries):
+        _emit(args, entry, audit_line)
     return EXIT_OK
 
 

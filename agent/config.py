@@ -6,6 +6,7 @@ technician reading `edge-agent config check` knows which line to fix.
 
 from __future__ import annotations
 
+import base64
 import os
 import tomllib
 from pathlib import Path
@@ -113,6 +114,80 @@ class SosConfig(Section):
         return self
 
 
+class McuConfig(Section):
+    """The post's microcontroller on a serial line (strobe, siren, tamper, power, watchdog)."""
+
+    port: str | None = Field(default=None, min_length=1)
+    baudrate: int = Field(default=115200, ge=1200, le=4_000_000)
+    heartbeat_s: float = Field(default=1.0, ge=0.05, le=10)
+    missed_heartbeats: int = Field(default=3, ge=2, le=100)
+    watchdog_s: float = Field(default=60.0, ge=0, le=3600)
+    battery_low_v: float = Field(default=11.5, gt=0, le=60)
+    battery_critical_v: float = Field(default=11.0, gt=0, le=60)
+    battery_hysteresis_v: float = Field(default=0.3, ge=0, le=5)
+    shutdown_delay_s: int = Field(default=60, ge=0, le=3600)
+    shutdown_min_off_s: int = Field(default=600, ge=0, le=65535)
+    alarm_strobe: Literal["off", "steady", "slow", "fast", "sos"] = "fast"
+    alarm_siren: Literal["off", "continuous", "wail", "chirp"] = "off"
+    siren_s: int = Field(default=120, ge=1, le=900)
+
+    @model_validator(mode="after")
+    def _check(self) -> McuConfig:
+        if self.battery_critical_v >= self.battery_low_v:
+            raise ValueError("battery_critical_v must be below battery_low_v")
+        link_timeout = self.heartbeat_s * self.missed_heartbeats
+        if self.watchdog_s and (self.watchdog_s < 0.5 or self.watchdog_s <= link_timeout):
+            raise ValueError(
+                "watchdog_s must be 0 (off), or at least 0.5 and longer than "
+                f"heartbeat_s * missed_heartbeats ({link_timeout:g} s)"
+            )
+        return self
+
+
+class TelemetryConfig(Section):
+    """The health snapshot sent on `{prefix}/telemetry`."""
+
+    interval_s: float = Field(default=60.0, ge=1, le=86400)
+
+
+# Changeable over MQTT by default: timing and tuning, never identity, pins, paths or secrets.
+REMOTE_ALLOW = (
+    "telemetry",
+    "logging",
+    "sos.resend_s",
+    "sos.debounce_ms",
+    "sos.min_hold_s",
+    "sos.test_timeout_s",
+    "detection",
+    "camera",
+)
+DottedKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")]
+
+
+class RemoteConfig(Section):
+    """What the control room may change over MQTT, whose signatures count, and the limits."""
+
+    allow: tuple[DottedKey, ...] = REMOTE_ALLOW
+    trusted_keys: dict[Name, str] = Field(default_factory=dict)
+    max_command_bytes: int = Field(default=16384, ge=256, le=1_048_576)
+    max_desired_bytes: int = Field(default=65536, ge=1024, le=1_048_576)
+    commands_per_s: float = Field(default=5.0, gt=0, le=10_000)
+    command_burst: int = Field(default=20, ge=1, le=100_000)
+    max_expiry_s: float = Field(default=86400.0, ge=60, le=30 * 86400)
+    broker_trial_s: float = Field(default=60.0, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _check(self) -> RemoteConfig:
+        for issuer, key in self.trusted_keys.items():
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:  # an Ed25519 public key is 32 bytes
+                raise ValueError(f"trusted_keys.{issuer}: not a base64 Ed25519 public key")
+        return self
+
+
 class LoggingConfig(Section):
     """Log verbosity."""
 
@@ -128,7 +203,10 @@ class Config(Section):
     control: ControlConfig = ControlConfig()
     gpio: GpioConfig = GpioConfig()
     sos: SosConfig = SosConfig()
+    mcu: McuConfig = McuConfig()
     logging: LoggingConfig = LoggingConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    remote: RemoteConfig = RemoteConfig()
 
     @property
     def prefix(self) -> str:
@@ -150,18 +228,23 @@ def resolve_path(explicit: str | os.PathLike[str] | None) -> Path:
 
 def load(path: Path) -> Config:
     """Read and validate a TOML file; errors name the file, the dotted key and the value."""
+    document = read_document(path)
+    try:
+        return validate(document)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The TOML file as plain data, not yet validated (remote layers merge over it)."""
     try:
         text = path.read_bytes().decode()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return validate(document)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
 
 
 def validate(document: dict[str, Any]) -> Config:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import events
+from agent.audit import AuditEntry
 from agent.errors import StorageError
 from agent.events import PRIORITY_FAULT, Event
 from agent.outbox_quota import choose_victims, evict, eviction_report, freed
@@ -59,6 +60,9 @@ _PURGE = """DELETE FROM events WHERE seq IN (SELECT seq FROM events
 _SAVE_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _SET_STATE = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
 _DELETE_STATE = "DELETE FROM state WHERE key = ?"
+_AUDIT = "INSERT OR IGNORE INTO audit (cmd_id, name, by, issuer, digest, received_at, ok, reply) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_PURGE_AUDIT = "DELETE FROM audit WHERE received_at < ?"
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,29 @@ class Outbox:
     def get_state(self, key: str) -> Any:
         """The JSON value latched under `key`, or None."""
         return self._view().get_state(key)
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Latch state that comes with no event (the plate hotlist); None deletes a key."""
+        changes = _encode_state(state)
+        with self._lock, self._transaction(full=True):
+            self._db.executemany(_SET_STATE, [(k, v) for k, v in changes if v is not None])
+            self._db.executemany(_DELETE_STATE, [(k,) for k, v in changes if v is None])
+
+    def record_command(self, entry: AuditEntry) -> bool:
+        """Add a command to the audit log; False if its cmd_id is already there."""
+        # NORMAL: a row lost in a power cut only lets a repeated id run once more.
+        with self._lock, self._transaction(full=False):
+            inserted = self._db.execute(_AUDIT, entry.row()).rowcount
+        return inserted == 1
+
+    def command(self, cmd_id: str) -> AuditEntry | None:
+        """The audit entry of `cmd_id`, or None."""
+        return self._view().command(cmd_id)
+
+    def purge_audit(self, before: float) -> int:
+        """Delete audit entries received before `before`; returns how many."""
+        with self._lock, self._transaction(full=False):
+            return int(self._db.execute(_PURGE_AUDIT, (before,)).rowcount)
 
     def stats(self) -> QueueStats:
         """Queue depth per (kind, priority), bytes, oldest pending age, evictions."""

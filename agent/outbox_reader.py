@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agent.audit import AuditEntry
 from agent.errors import StorageError
 from agent.outbox_schema import check_version, connect_readonly
 
@@ -29,6 +30,7 @@ _RECORD_COLUMNS = "SELECT payload, created_at, delivered_at FROM events"
 _RECORD_FILTER = "(:kind IS NULL OR kind = :kind) AND (NOT :pending OR delivered_at IS NULL)"
 # The latest rows, newest first; or the rows after a seq, oldest first (`events --follow`).
 _LATEST = f"{_RECORD_COLUMNS} WHERE {_RECORD_FILTER} ORDER BY seq DESC LIMIT :limit"
+_AUDIT_COLUMNS = "SELECT cmd_id, name, by, issuer, digest, received_at, ok, reply FROM audit"
 _AFTER = f"{_RECORD_COLUMNS} WHERE {_RECORD_FILTER} AND seq > :after ORDER BY seq LIMIT :limit"
 
 
@@ -40,6 +42,7 @@ class PendingCount:
     priority: int
     pending: int
     bytes: int
+    oldest_age_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,11 @@ class OutboxReader:
             delivered = int(db.execute(_DELIVERED_COUNT).fetchone()[0])
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         oldest = min((row[4] for row in groups), default=None)
-        by_kind = tuple(PendingCount(row[0], row[1], row[2], int(row[3])) for row in groups)
+        now = self._clock()
+        by_kind = tuple(
+            PendingCount(row[0], row[1], row[2], int(row[3]), max(0.0, now - row[4]))
+            for row in groups
+        )
         return QueueStats(
             by_kind=by_kind,
             pending=sum(group.pending for group in by_kind),
@@ -104,6 +111,19 @@ class OutboxReader:
         with self._snapshot() as db:
             rows = db.execute(_LATEST if after_seq is None else _AFTER, params).fetchall()
         return [Record(json.loads(row[0]), created_at=row[1], delivered_at=row[2]) for row in rows]
+
+    def command(self, cmd_id: str) -> AuditEntry | None:
+        """The audit entry of one command id, or None."""
+        with self._snapshot() as db:
+            row = db.execute(f"{_AUDIT_COLUMNS} WHERE cmd_id = ?", (cmd_id,)).fetchone()
+        return None if row is None else AuditEntry.from_row(row)
+
+    def audit(self, *, limit: int = 50, name: str | None = None) -> list[AuditEntry]:
+        """The latest audit entries, newest first."""
+        query = f"{_AUDIT_COLUMNS} WHERE (:name IS NULL OR name = :name) ORDER BY seq DESC LIMIT :n"
+        with self._snapshot() as db:
+            rows = db.execute(query, {"name": name, "n": limit}).fetchall()
+        return [AuditEntry.from_row(row) for row in rows]
 
     def get_state(self, key: str) -> Any:
         """The JSON value latched under `key`, or None."""

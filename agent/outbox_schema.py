@@ -14,7 +14,7 @@ from agent.outbox_watermark import Watermark
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Producers wait this long for the write lock; with one writer connection in the process it
 # only matters while another process (a stray second daemon, sqlite3 shell) holds it.
@@ -43,6 +43,25 @@ _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
+
+# Schema changes by the version they lead to; a database at version N runs those above N.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        # The remote command audit log; cmd_id is unique so a repeated id is found, not re-run.
+        """CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            cmd_id TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            by TEXT,
+            issuer TEXT,
+            digest TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            ok INTEGER NOT NULL,
+            reply TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_received ON audit (received_at)",
+    ),
+}
 
 
 class _CorruptError(Exception):
@@ -154,10 +173,14 @@ def _configure(db: sqlite3.Connection, path: Path) -> None:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
-    if int(db.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == SCHEMA_VERSION:
         return
     db.execute("BEGIN IMMEDIATE")
-    for statement in _SCHEMA:
+    statements = list(_SCHEMA) if version == 0 else []
+    for target in range(max(version, 1) + 1, SCHEMA_VERSION + 1):
+        statements.extend(_MIGRATIONS[target])
+    for statement in statements:
         db.execute(statement)
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")  # in the transaction: all or nothing
     db.execute("COMMIT")

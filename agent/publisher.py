@@ -95,6 +95,7 @@ class Publisher:
         self._queue: queue.Queue[Signal | Message | None] = queue.Queue()
         self._nudged = threading.Event()
         self._stop = threading.Event()
+        self._final = True
         self._thread = threading.Thread(target=self._run, name="publisher")
         self._lock = threading.Lock()  # guards _stats, which link() reads from other threads
         self._stats = LinkStats()
@@ -118,8 +119,12 @@ class Publisher:
         """Start the publisher thread; it connects and keeps reconnecting until stop()."""
         self._thread.start()
 
-    def stop(self) -> None:
-        """Publish "stopped" (bounded wait for its PUBACK), disconnect, and join the thread."""
+    def stop(self, *, final: bool = True) -> None:
+        """Publish "stopped" (bounded wait for its PUBACK), disconnect, and join the thread.
+
+        `final=False` (a switch to another broker) disconnects without saying "stopped".
+        """
+        self._final = final
         self._stop.set()
         self._queue.put_nowait(None)
         if self._thread.ident is not None:
@@ -332,10 +337,16 @@ class Publisher:
         """Clean stop: publish "stopped" and wait, bounded, for its PUBACK, sending no rows."""
         if not self._connected:
             return
-        stopped = Message(f"{self._prefix}/status", self._status("stopped"), retain=True)
-        self._window.put(stopped, first=True)
+        if self._final:
+            last = Message(f"{self._prefix}/status", self._status("stopped"), retain=True)
+            self._window.put(last, first=True)
+        else:
+            # A broker switch: replies already queued go out first; "online" closes the line.
+            self._drain(0)
+            last = Message(f"{self._prefix}/status", self._status("online"), retain=True)
+            self._window.put(last)
         end = time.monotonic() + STOPPED_ACK_S
-        while self._connected and time.monotonic() < end and self._window.holds(stopped):
+        while self._connected and time.monotonic() < end and self._window.holds(last):
             self._turn(min(0.1, max(0.0, end - time.monotonic())))
 
     def _status(self, state: str) -> bytes:

@@ -41,6 +41,18 @@ class Indicators(Protocol):
     def show(self, *, registered: bool, acknowledged: bool) -> None: ...
 
 
+class AllIndicators:
+    """Several sets of indicators shown together: the GPIO lamps and the MCU's outputs."""
+
+    def __init__(self, *sets: Indicators) -> None:
+        self._sets = sets
+
+    def show(self, *, registered: bool, acknowledged: bool) -> None:
+        """Show the same state on every set."""
+        for indicators in self._sets:
+            indicators.show(registered=registered, acknowledged=acknowledged)
+
+
 @dataclass(frozen=True)
 class Timing:
     """Alarm timing from `[sos]`."""
@@ -98,6 +110,12 @@ class Sos:
         """A button edge from the GPIO callback thread."""
         self._inbox.put(("edge", (pressed, at), None))
 
+    def raise_from(
+        self, source: str, *, presses: int = 1, details: dict[str, Any] | None = None
+    ) -> None:
+        """Presses another device saw (the MCU's latch): handled like a debounced press."""
+        self._inbox.put(("press", (source, presses, details or {}), None))
+
     def ack(self, alarm_id: str, by: str) -> dict[str, Any]:
         """The control room acknowledges the alarm `alarm_id`."""
         return self._call("ack", {"id": alarm_id, "by": by})
@@ -114,6 +132,10 @@ class Sos:
         """The alarm as plain data for status and telemetry."""
         alarm = self._alarm
         return {"active": False} if alarm is None else {"active": True, **asdict(alarm)}
+
+    def retime(self, timing: Timing) -> None:
+        """New alarm timing from a configuration change, used from the next turn (<= 1 s)."""
+        self._timing = timing  # one reference swap: the alarm thread reads it whole
 
     def _call(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
         reply: Future[dict[str, Any]] = Future()
@@ -164,6 +186,8 @@ class Sos:
     def _dispatch(self, kind: str, args: Any) -> dict[str, Any]:
         if kind == "edge":
             self._on_edge(*args)
+        elif kind == "press":
+            self._on_press(*args)
         elif kind == "ack":
             return self._acknowledge(args["id"], args["by"])
         elif kind == "reset":
@@ -199,31 +223,35 @@ class Sos:
         if deadline is not None and now >= deadline:
             self._end(None, "agent", "test_timeout")
 
-    def _on_press(self) -> None:
+    def _on_press(
+        self, source: str = "button", presses: int = 1, details: dict[str, Any] | None = None
+    ) -> None:
         alarm = self._alarm
         if alarm is not None and alarm.test:
             # A real emergency must never be absorbed by a technician's test.
             self._end(None, "agent", "superseded_by_press")
             alarm = None
         if alarm is None:
-            self._raise(test=False, source="button")
+            self._raise(test=False, source=source, presses=presses, details=details)
             return
-        self._alarm = replace(alarm, presses=alarm.presses + 1)
+        self._alarm = replace(alarm, presses=alarm.presses + presses)
         # The count is carried by the next update if this one is rate-limited.
         if self._clock() - self._last_sent >= PRESS_UPDATE_MIN_S:
             self._send_update({"pressed_again": True})
 
     # --- the alarm's lifecycle ---------------------------------------------------------------
 
-    def _raise(self, *, test: bool, source: str) -> Alarm:
+    def _raise(
+        self, *, test: bool, source: str, presses: int = 1, details: dict[str, Any] | None = None
+    ) -> Alarm:
         event = Event(
             kind="sos",
             priority=PRIORITY_SOS,
             phase="new",
             test=test,
-            data={"source": source, "presses": 1, "acked": False},
+            data={"source": source, "presses": presses, "acked": False, **(details or {})},
         )
-        alarm = Alarm(id=event.id, test=test, source=source, raised_at=event.ts)
+        alarm = Alarm(id=event.id, test=test, source=source, raised_at=event.ts, presses=presses)
         self._store.add(event, state={LATCH_KEY: asdict(alarm)})
         self._alarm = alarm
         self._raised_mono = self._last_sent = self._clock()

@@ -58,6 +58,9 @@ def status_text(data: dict[str, Any]) -> str:
             f"{'PRESSED' if gpio['pressed'] else 'released'}, "
             f"indicators {_flags(gpio['indicators'])}"
         )
+        lines.append(_mcu_line(data.get("mcu")))
+    if "remote" in data:
+        lines.append(_remote_line(data["remote"]))
     lines.append(_sos_line(data.get("sos", {})))
     lines.extend(queue_text(data.get("outbox", {})).splitlines())
     return "\n".join(lines)
@@ -80,6 +83,50 @@ def _sos_line(alarm: dict[str, Any]) -> str:
         f"sos      ALARM{test} {alarm['id']} since {alarm['raised_at']}, {state}, "
         f"{alarm.get('presses', 1)} press(es)"
     )
+
+
+def _mcu_line(mcu: dict[str, Any] | None) -> str:
+    if mcu is None:
+        return "mcu      not configured"
+    if not mcu["up"]:
+        reason = mcu.get("last_down_reason") or "no answer yet"
+        return f"mcu      DOWN on {mcu['port']}: {reason}"
+    inputs = mcu.get("inputs", {})
+    mains = "mains present" if inputs.get("mains") else "NO MAINS"
+    battery = f"battery {inputs.get('battery_v', '?')} V {mcu['battery']}"
+    opened = [name for name in ("tamper", "door") if inputs.get(name)]
+    doors = ", ".join(f"{name.upper()} OPEN" for name in opened) or "closed"
+    faults = f", faults {', '.join(mcu['faults'])}" if mcu.get("faults") else ""
+    return (
+        f"mcu      up, firmware {mcu['firmware']} on {mcu['port']}, {mains}, {battery}, "
+        f"enclosure {doors}{faults}"
+    )
+
+
+def mcu_text(mcu: dict[str, Any]) -> str:
+    """`edge-agent mcu status`: link, firmware, inputs, outputs and counters."""
+    lines = [_mcu_line(mcu)]
+    if mcu.get("firmware"):
+        lines.append(
+            f"firmware {mcu['firmware']}, protocol {mcu['protocol']}, reset cause "
+            f"{mcu['reset_cause']}, Pi power last cut by {mcu['pi_power_cause']}, "
+            f"watchdog fired {mcu['watchdog_fires']} time(s)"
+        )
+    watchdog = f"{mcu['watchdog_s']:g} s" if mcu.get("watchdog_s") else "off"
+    lines.append(f"watchdog {watchdog}; reconnects {mcu.get('reconnects', 0)}")
+    inputs = mcu.get("inputs") or {}
+    lines.append("inputs   " + (", ".join(f"{k} {v}" for k, v in inputs.items()) or "none yet"))
+    outputs = mcu.get("outputs") or {}
+    lines.append("outputs  " + (", ".join(f"{k} {v}" for k, v in outputs.items()) or "none yet"))
+    counters = {k: v for k, v in (mcu.get("counters") or {}).items() if v}
+    lines.append("counters " + (", ".join(f"{k} {v}" for k, v in counters.items()) or "all 0"))
+    return "\n".join(lines)
+
+
+def _remote_line(remote: dict[str, Any]) -> str:
+    conf = remote["config"]
+    state = f"config v{conf['applied_version']} ({conf['status']} v{conf['version']})"
+    return f"remote   {state}; signatures {remote['signatures']}"
 
 
 def _flags(flags: dict[str, bool]) -> str:

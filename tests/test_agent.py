@@ -93,6 +93,7 @@ def test_full_alarm_cycle_as_the_control_room_sees_it(
 
         command(room, "sos_ack", {"id": new["id"], "by": "operator-7"}, b"ack-1")
         answer = reply(room.wait_for(lambda ms: reply(ms, b"ack-1") is not None), b"ack-1")
+        assert answer is not None and answer.pop("cmd_id")  # assigned: none was given
         assert answer == {
             "cmd": "sos_ack",
             "ok": True,
