@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck firmware pytest system-deps clean
+.PHONY: demo test lint typecheck firmware pytest system-deps clean train-plates
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
@@ -27,13 +27,17 @@ firmware: system-deps
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -q
 
-# Debian packages the tests use: the mosquitto broker, systemd-analyze, a C compiler.
+# Debian packages the tests use: the mosquitto broker, systemd-analyze, a C compiler,
+# the Thai fonts the plate generator renders with.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
 	command -v make >/dev/null 2>&1 || missing="$$missing make"; \
+	[ -d /usr/share/fonts/truetype/tlwg ] || missing="$$missing fonts-thai-tlwg"; \
+	[ -f /usr/share/fonts/truetype/noto/NotoSansThai-Regular.ttf ] || missing="$$missing fonts-noto-core"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -50,3 +54,10 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+
+# Regenerate the synthetic plate data and retrain both plate models on the CPU, fixed seeds,
+# niced (about 90 min on 2 cores); TensorFlow stays in its own venv, never in $(VENV).
+train-plates: system-deps
+	[ -x .venv-train/bin/python ] || $(PYTHON) -m venv .venv-train
+	.venv-train/bin/pip install -q -e '.[train]'
+	nice -n 19 sh models/plates/train.sh
