@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 PURGE_EVERY_S = 3600.0
 STATUS_EVERY_S = 10.0
+EXIT_THREAD_DIED = 70  # EX_SOFTWARE: Restart=always starts a clean process
+KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # an event kind is a topic level
 
 
 def run(cfg: config.Config, *, local: dict[str, Any] | None = None) -> int:
@@ -132,8 +135,14 @@ class Agent:
             with contextlib.suppress(queue.Empty):
                 self.room.handle(self.requests.get(timeout=beat))
             self.room.tick()
-            if self._healthy():
-                systemd.watchdog()
+            dead = [name for name, alive in self.threads().items() if not alive]
+            if dead and not self.stop.is_set():  # threads end on purpose when stopping
+                # A dead thread would silently stop alarms or deliveries: exit now and let
+                # systemd start a clean process (the alarm latch survives in SQLite).
+                log.critical("thread(s) %s stopped; exiting for a restart", ", ".join(dead))
+                self.exit_code = EXIT_THREAD_DIED
+                break
+            systemd.watchdog()
             now = time.monotonic()
             if now >= next_status:
                 systemd.status(self._status_line())
@@ -158,11 +167,6 @@ class Agent:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
         self.stop.set()
-
-    def _healthy(self) -> bool:
-        # WATCHDOG=1 only while every thread turns: a dead thread means systemd restarts us.
-        mcu = self.mcu is None or self.mcu.alive()
-        return self.sos.alive() and self.publisher.alive() and self.control.alive() and mcu
 
     def _build_mcu(self) -> Mcu:
         # An SOS the MCU latched while the Pi was down is raised like a press (source "mcu").
@@ -261,11 +265,22 @@ class Agent:
 
     def threads(self) -> dict[str, bool]:
         """Whether each thread is alive."""
-        return {
+        alive = {
             "sos": self.sos.alive(),
             "publisher": self.publisher.alive(),
             "control": self.control.alive(),
         }
+        if self.mcu is not None:
+            alive["mcu"] = self.mcu.alive()
+        return alive
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        """The optional devices' state, for status and telemetry."""
+        return {} if self.mcu is None else {"mcu": self.mcu.status()}
+
+    def device_checks(self) -> dict[str, tuple[bool, str]]:
+        """The optional devices' part of `selftest`."""
+        return {} if self.mcu is None else {"mcu": self.mcu.check()}
 
     def _need_mcu(self) -> Mcu:
         if self.mcu is None:
@@ -291,6 +306,8 @@ class Agent:
             raise CommandError("sim events needs gpio.pin_factory = 'mock'")
         count, priority = args.get("count", 1), args.get("priority", 2)
         kind = _text(args, "kind", "sim")
+        if not KIND.match(kind):
+            raise CommandError(f"kind must match {KIND.pattern}, got {kind!r}")
         if not isinstance(count, int) or not 1 <= count <= 100_000:
             raise CommandError(f"count must be an integer in 1..100000, got {count!r}")
         if not isinstance(priority, int) or not 1 <= priority <= 3:

@@ -198,18 +198,24 @@ def _events(args: argparse.Namespace) -> int:
     try:
         records = reader.recent(kind=args.kind, pending_only=args.pending, limit=args.limit)
         for record in reversed(records):
-            _emit(args, record, views.event_line)
-        last = max((r["seq"] for r in records), default=None)
+            _event(args, record)
+        last = max((r["seq"] for r in records), default=0)
         while args.follow:
             time.sleep(0.5)
             for record in reader.recent(
                 kind=args.kind, pending_only=args.pending, limit=1000, after_seq=last
             ):
-                _emit(args, record, views.event_line)
-                last = max(last or 0, record["seq"])
+                _event(args, record)
+                last = max(last, record["seq"])
     finally:
         reader.close()
     return EXIT_OK
+
+
+def _event(args: argparse.Namespace, record: dict[str, Any]) -> None:
+    # JSON Lines: one event per line, so `--follow --json` can be piped into a parser.
+    line = json.dumps(record, ensure_ascii=False) if args.json else views.event_line(record)
+    print(line, flush=True)
 
 
 def _live(args: argparse.Namespace, cmd: str, payload: dict[str, Any]) -> Any:

@@ -43,6 +43,8 @@ class Parts(Protocol):
 
     def switch_broker(self, mqtt: MqttConfig) -> None: ...
     def threads(self) -> dict[str, bool]: ...
+    def devices(self) -> dict[str, dict[str, Any]]: ...
+    def device_checks(self) -> dict[str, tuple[bool, str]]: ...
 
 
 def layer_store(cfg: Config) -> LayerStore:
@@ -176,6 +178,8 @@ class ControlRoom:
             sos=agent.sos.state,
             remote=self.status,
             components=self._components,
+            devices=agent.devices,
+            device_checks=agent.device_checks,
         )
 
     def _link(self) -> dict[str, Any]:
@@ -187,6 +191,9 @@ class ControlRoom:
             name: ("ok", None) if alive else ("failed", "thread stopped")
             for name, alive in self._agent.threads().items()
         }
+        for name, state in self._agent.devices().items():
+            if conditions.get(name) == ("ok", None) and not state.get("up", True):
+                conditions[name] = ("degraded", state.get("last_down_reason") or "link down")
         link = self._agent.publisher.link()
         if conditions.get("publisher") == ("ok", None) and not link.get("connected"):
             conditions["publisher"] = ("degraded", link.get("last_error") or "not connected")

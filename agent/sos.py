@@ -159,14 +159,20 @@ class Sos:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                kind, args, reply = self._inbox.get(timeout=self._wait())
-            except queue.Empty:
-                self._tick()
-                continue
-            self._handle(kind, args, reply)
+        try:
+            while not self._stop.is_set():
+                self._turn()
+        except Exception:  # the daemon sees the thread gone and restarts the process
+            log.exception("the alarm thread failed")
+
+    def _turn(self) -> None:
+        try:
+            kind, args, reply = self._inbox.get(timeout=self._wait())
+        except queue.Empty:
             self._tick()
+            return
+        self._handle(kind, args, reply)
+        self._tick()
 
     def _wait(self) -> float:
         deadlines = [self._press_deadline(), self._resend_deadline(), self._test_deadline()]

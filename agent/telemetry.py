@@ -40,6 +40,8 @@ class Sources:
     sos: Callable[[], dict[str, Any]]
     remote: Callable[[], dict[str, Any]]
     components: Callable[[], dict[str, Condition]]
+    devices: Callable[[], dict[str, dict[str, Any]]]
+    device_checks: Callable[[], dict[str, tuple[bool, str]]]
 
 
 class Health:
@@ -103,6 +105,7 @@ class Telemetry:
             "sos": src.sos(),
             "remote": src.remote(),
             "health": self._health.update(src.components()),
+            **src.devices(),
         }
 
     def selftest(self) -> dict[str, Any]:
@@ -116,6 +119,7 @@ class Telemetry:
         }
         for name, entry in snap["health"].items():
             checks[name] = (entry["state"] == "ok", entry["last_error"])
+        checks.update(self._sources.device_checks())
         results = {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}
         return {"ok": all(r["ok"] for r in results.values()), "checks": results}
 

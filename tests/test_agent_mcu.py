@@ -23,6 +23,7 @@ from firmware_bridge.simulator import McuSimulator
 from tests import mcu_fixtures as mf
 from tests.broker import Broker, Received, Subscriber, wait_until
 from tests.daemon import Daemon, write_config
+from tests.test_asyncapi import check
 
 PREFIX = "ssz/v1/lab/pole-test"
 WAIT_S = 20.0
@@ -308,3 +309,21 @@ def test_check_pings_the_mcu_for_the_selftest(tmp_path: Path) -> None:
             stop.set()
             mcu.close()
     assert [e.data["event"] for e in store.added] == ["link_up", "link_down"]
+
+
+def test_telemetry_and_selftest_carry_the_mcu(start_post: Callable[..., Post]) -> None:
+    post = start_post()
+    post.room.publish(f"{PREFIX}/cmd/telemetry_now", b'{"cmd_id": "t-1"}')
+    telemetry = next(
+        json.loads(m.payload)
+        for m in post.room.wait_for(lambda ms: any(m.topic.endswith("/telemetry") for m in ms))
+        if m.topic.endswith("/telemetry")
+    )
+    check("telemetry", telemetry)
+    assert telemetry["data"]["mcu"]["up"] is True
+    assert telemetry["data"]["health"]["mcu"]["state"] == "ok"
+    post.room.publish(f"{PREFIX}/cmd/selftest", b'{"cmd_id": "s-1"}')
+    reply = post.room.wait_for(lambda ms: any(m.topic.endswith("selftest/result") for m in ms))
+    result = next(json.loads(m.payload) for m in reply if m.topic.endswith("selftest/result"))
+    mcu = result["result"]["checks"]["mcu"]
+    assert mcu["ok"] is True and "round trip" in mcu["detail"]

@@ -36,7 +36,7 @@ def test_events_lists_pending_sos_and_filters_by_kind(offline_daemon: Daemon) ->
     offline_daemon.call("sim_events", {"count": 3, "kind": "plate", "priority": 2})
     offline_daemon.call("sim_press", {"hold": 0.2})
     done = edge_agent(offline_daemon, "events", "--json", "--pending", "--kind", "plate")
-    records = [json.loads(line) for line in _json_objects(done.stdout)]
+    records = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 0
     assert [r["kind"] for r in records] == ["plate"] * 3
     assert all(r["delivered_at"] is None for r in records)
@@ -72,15 +72,3 @@ def test_queue_stats_counts_pending_by_kind_and_priority(offline_daemon: Daemon)
     assert stats["pending"] == 7 and stats["oldest_pending_age_s"] >= 0
     text = edge_agent(offline_daemon, "queue", "stats").stdout
     assert "7 pending" in text and "tamper" in text
-
-
-def _json_objects(text: str) -> list[str]:
-    """Split concatenated pretty-printed JSON objects."""
-    decoder, found, index = json.JSONDecoder(), [], 0
-    while index < len(text.rstrip()):
-        obj, end = decoder.raw_decode(text, index)
-        found.append(json.dumps(obj))
-        index = end
-        while index < len(text) and text[index].isspace():
-            index += 1
-    return found
