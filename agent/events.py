@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,13 @@ PRIORITY_DETECTION = 2
 PRIORITY_TELEMETRY = 3
 
 PHASES = ("new", "update", "end", "info")
+
+# A media name is one topic level (`{prefix}/media/{event_id}/{name}`): no `/`, `+` or `#`.
+MEDIA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# One full-resolution 12 MP still at high JPEG quality is about 5 MB; snapshots and crops
+# are far smaller. The cap keeps one bad frame from filling the quota alone.
+MEDIA_MAX_BYTES = 8 * 1024 * 1024
+JPEG = "image/jpeg"
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,24 @@ class Event:
             "data": dict(self.data),
             "media": list(self.media),
         }
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file attached to an event (a snapshot, a crop), sent on `{prefix}/media/{id}/{name}`."""
+
+    name: str
+    content: bytes = field(repr=False)
+    content_type: str = JPEG
+
+    def __post_init__(self) -> None:
+        if not MEDIA_NAME.fullmatch(self.name):
+            raise ValueError(f"media name must match {MEDIA_NAME.pattern}, got {self.name!r}")
+        if not 0 < len(self.content) <= MEDIA_MAX_BYTES:
+            size = len(self.content)
+            raise ValueError(f"media {self.name!r} must be 1..{MEDIA_MAX_BYTES} bytes, got {size}")
+        if not self.content_type or "/" not in self.content_type:
+            raise ValueError(f"media content_type must be a MIME type, got {self.content_type!r}")
 
 
 def encode(payload: Mapping[str, Any]) -> bytes:

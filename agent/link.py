@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties, VariableByteIntegers
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent import config as configuration
@@ -49,6 +49,10 @@ paho_log = logging.getLogger(f"{__name__}.paho")
 paho_log.addFilter(_AfterDisconnect())
 
 
+class PacketTooLargeError(ValueError):
+    """A PUBLISH larger than the Maximum Packet Size the broker announced in CONNACK."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """A message received on a subscribed topic."""
@@ -67,6 +71,7 @@ class Connected:
     link: Link
     receive_maximum: int
     error: str | None
+    maximum_packet_size: int | None = None  # MQTT 5 §3.2.2.3.6; None: no limit
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class Link:
         self._closing = False
         self._looping = False  # paho's network thread was started
         self._ended = threading.Event()  # set by on_disconnect
+        self._maximum_packet_size: int | None = None  # from CONNACK
         self._client = _client(config, client_id, will)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -153,15 +159,36 @@ class Link:
         retain: bool = False,
         correlation_data: bytes | None = None,
         content_type: str | None = None,
+        user_properties: Sequence[tuple[str, str]] = (),
     ) -> int:
-        """Publish QoS 1 and return the message id its `Acked` signal will carry."""
+        """Publish QoS 1 and return the message id its `Acked` signal will carry.
+
+        Raises `PacketTooLargeError` rather than send what the broker announced it would refuse:
+        it would drop the connection (0x95), and the publisher would send it again.
+        """
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if correlation_data is not None:
             properties.CorrelationData = correlation_data
         if content_type is not None:
             properties.ContentType = content_type
+        for pair in user_properties:
+            properties.UserProperty = pair  # paho appends each assignment
+        self._check_size(topic, payload, properties)
         info = self._client.publish(topic, payload, qos=1, retain=retain, properties=properties)
         return info.mid
+
+    def _check_size(self, topic: str, payload: bytes, properties: Properties) -> None:
+        limit = self._maximum_packet_size
+        if limit is None:
+            return
+        # MQTT 5 §3.3: topic (2 + UTF-8), packet id (QoS 1), properties, payload; then the
+        # fixed header: one type byte and the remaining length as a variable byte integer.
+        packed: bytes = properties.pack()  # type: ignore[no-untyped-call]
+        remaining = 2 + len(topic.encode()) + 2 + len(packed) + len(payload)
+        length: bytes = VariableByteIntegers.encode(remaining)  # type: ignore[no-untyped-call]
+        size = 1 + len(length) + remaining
+        if size > limit:
+            raise PacketTooLargeError(f"{size} bytes, over the broker's maximum of {limit}")
 
     def subscribe(self, filters: Sequence[str]) -> None:
         """Subscribe QoS 1 to each topic filter (no-op for none)."""
@@ -213,7 +240,9 @@ class Link:
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, props: Any) -> None:
         maximum = getattr(props, "ReceiveMaximum", DEFAULT_RECEIVE_MAXIMUM)
         error = f"connection refused: {reason}" if reason.is_failure else None
-        self._emit(Connected(self, maximum, error))
+        # Set before Connected is emitted, so the publisher's first publish already sees it.
+        self._maximum_packet_size = getattr(props, "MaximumPacketSize", None)
+        self._emit(Connected(self, maximum, error, self._maximum_packet_size))
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self._ended.set()

@@ -1,7 +1,8 @@
 """The outbox: the SQLite store of record that every event enters before anything reacts.
 
 Producers call `add()`; the publisher reads `pending()` by (priority, seq), publishes, and
-calls `mark_delivered()` on PUBACK. One writer connection, shared by all threads behind a
+calls `mark_delivered()` on PUBACK. Media (snapshots, crops) are stored with their event and
+sent after it (see `outbox_media`). One writer connection, shared by all threads behind a
 lock (two writer connections measured 230-330 ms busy stalls).
 
 Durability: events of priority 0-1 (SOS, faults) commit with `synchronous=FULL`, so the
@@ -20,16 +21,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent import events
+from agent import events, outbox_media
 from agent.audit import AuditEntry
 from agent.errors import StorageError
-from agent.events import PRIORITY_FAULT, Event
+from agent.events import PRIORITY_FAULT, Event, Media
 from agent.outbox_quota import choose_victims, evict, eviction_report, freed
 from agent.outbox_reader import OutboxReader, PendingCount, QueueStats, Record, open_readonly
 from agent.outbox_schema import open_writer
@@ -51,8 +52,6 @@ _PURGE_BATCH = 500  # rows per purge transaction, so an SOS never waits behind a
 
 _INSERT = """INSERT INTO events (seq, id, kind, priority, payload, created_at)
     VALUES (?, ?, ?, ?, ?, ?)"""
-_PENDING = """SELECT id, kind, priority, seq, payload FROM events
-    WHERE delivered_at IS NULL ORDER BY priority, seq LIMIT ?"""
 _DELIVER = "UPDATE events SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL"
 _PURGE = """DELETE FROM events WHERE seq IN (SELECT seq FROM events
     WHERE delivered_at IS NOT NULL AND delivered_at < ? ORDER BY delivered_at LIMIT ?)
@@ -67,13 +66,20 @@ _PURGE_AUDIT = "DELETE FROM audit WHERE received_at < ?"
 
 @dataclass(frozen=True)
 class Stored:
-    """An event as stored: what the publisher sends, then marks delivered by `id`."""
+    """An event or media row as stored: what the publisher sends, then marks delivered by `id`.
+
+    A media row has its event's kind and seq, `media` set to its name, and `id`
+    `{event id}/{name}`.
+    """
 
     id: str
     kind: str
     priority: int
     seq: int
     payload: bytes
+    media: str | None = None
+    content_type: str = "application/json"
+    sha256: str | None = None
 
 
 class Outbox:
@@ -148,14 +154,23 @@ class Outbox:
         """Where a corrupt database was moved at open, or None."""
         return self._recovered_from
 
-    def add(self, event: Event, *, state: Mapping[str, Any] | None = None) -> Stored:
-        """Store `event` durably, with `state` changes (None deletes) in the same transaction."""
+    def add(
+        self, event: Event, *, state: Mapping[str, Any] | None = None, media: Sequence[Media] = ()
+    ) -> Stored:
+        """Store `event` durably with its `media` and `state` changes (None deletes), all in
+        one transaction; the payload's `media` lists the attached names."""
         changes = _encode_state(state or {})
+        if media:
+            event = replace(event, media=outbox_media.names(event, media))
+        size = sum(len(item.content) for item in media)
         with self._lock:
             stored = self._stamp(event)
-            over = self._bytes + len(stored.payload) > self._max_bytes
+            over = self._bytes + len(stored.payload) + size > self._max_bytes
             with self._transaction(full=event.priority <= PRIORITY_FAULT or over):
                 self._insert(stored)
+                self._bytes += outbox_media.insert(
+                    self._db, event, stored.seq, media, self._clock()
+                )
                 self._db.executemany(_SET_STATE, [(k, v) for k, v in changes if v is not None])
                 self._db.executemany(_DELETE_STATE, [(k,) for k, v in changes if v is None])
                 if over:
@@ -164,23 +179,36 @@ class Outbox:
         return stored
 
     def pending(self, limit: int, exclude: Collection[str] = ()) -> list[Stored]:
-        """Up to `limit` undelivered events by (priority, seq), skipping ids in `exclude`."""
+        """Up to `limit` undelivered events and media by (priority, seq), skipping `exclude`."""
         skip = set(exclude)
         # Excluded ids are among the first rows, so fetching that many more is enough.
         with self._lock:
             self._check_open()
-            rows = self._db.execute(_PENDING, (limit + len(skip),)).fetchall()
+            rows = self._db.execute(outbox_media.PENDING, (limit + len(skip),)).fetchall()
         return [Stored(*row) for row in rows if row[0] not in skip][:limit]
 
     def mark_delivered(self, ids: Iterable[str]) -> None:
-        """Mark events delivered (on PUBACK); unknown or already delivered ids are ignored."""
+        """Mark events and media delivered (on PUBACK); unknown or delivered ids are ignored."""
         now = self._clock()
-        rows = [(now, event_id) for event_id in ids]
-        if not rows:
+        ids = list(ids)
+        if not ids:
             return
-        # NORMAL is enough: a mark lost in a power cut only re-sends the event, same id.
+        # NORMAL is enough: a mark lost in a power cut only re-sends the row, same id.
         with self._lock, self._transaction(full=False):
-            self._db.executemany(_DELIVER, rows)
+            rest = outbox_media.deliver(self._db, ids, now)
+            self._db.executemany(_DELIVER, [(now, event_id) for event_id in rest])
+
+    def drop(self, row_id: str, reason: str) -> None:
+        """Give up on a media row that cannot be delivered, and tell the control room why."""
+        with self._lock, self._transaction(full=True):
+            size = outbox_media.drop(self._db, row_id)
+            if size is None:  # evicted meanwhile: already reported
+                return
+            self._bytes -= size
+            report = outbox_media.drop_report(row_id, size, reason)
+            log.warning("dropped media %s (%d bytes): %s", row_id, size, reason)
+            self._insert(self._stamp(report))
+        self._on_added()
 
     def get_state(self, key: str) -> Any:
         """The JSON value latched under `key`, or None."""
@@ -226,16 +254,9 @@ class Outbox:
         return view.recent(kind=kind, pending_only=pending_only, limit=limit, after_seq=after_seq)
 
     def purge_delivered(self) -> int:
-        """Delete delivered events older than the retention period; returns how many."""
+        """Delete delivered events and media older than the retention period; how many."""
         cutoff = self._clock() - self._retention_s
-        purged = 0
-        while True:
-            with self._lock, self._transaction(full=False):
-                sizes = self._db.execute(_PURGE, (cutoff, _PURGE_BATCH)).fetchall()
-                self._bytes -= sum(size for (size,) in sizes)
-            purged += len(sizes)
-            if len(sizes) < _PURGE_BATCH:
-                return purged
+        return self._purge(_PURGE, cutoff) + self._purge(outbox_media.PURGE, cutoff)
 
     def close(self) -> None:
         """Make everything durable, record the exact seq for the next start, and close."""
@@ -261,6 +282,16 @@ class Outbox:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _purge(self, query: str, cutoff: float) -> int:
+        purged = 0
+        while True:
+            with self._lock, self._transaction(full=False):
+                sizes = self._db.execute(query, (cutoff, _PURGE_BATCH)).fetchall()
+                self._bytes -= sum(size for (size,) in sizes)
+            purged += len(sizes)
+            if len(sizes) < _PURGE_BATCH:
+                return purged
+
     def _start(self, salvaged: Watermark) -> None:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         mark = read_watermark(self._path)
@@ -268,8 +299,9 @@ class Outbox:
         self._seq = max(meta.get("seq", 0), mark.seq, salvaged.seq)
         self._evicted = meta.get("evicted", 0)
         # Recounted at each start so the running total cannot drift.
-        self._bytes = int(
-            self._db.execute("SELECT total(length(payload)) FROM events").fetchone()[0]
+        count = "SELECT total(length(payload)) FROM events"
+        self._bytes = sum(
+            int(self._db.execute(q).fetchone()[0]) for q in (count, outbox_media.BYTES)
         )
         self._lease = SeqLease(self._path, boot=self._boot)
         try:

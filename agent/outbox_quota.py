@@ -1,7 +1,10 @@
-"""Outbox quota: which rows to evict when the stored payload bytes pass `max_bytes`.
+"""Outbox quota: which rows to evict when the stored payload and media bytes pass `max_bytes`.
 
-Order: delivered rows, oldest delivery first; then undelivered rows of the lowest priority
-(highest number), oldest seq first. Never a priority-0 (SOS) row, delivered or not.
+Order: delivered media, then delivered events, oldest delivery first; then undelivered rows
+by priority from the lowest (a media row's priority is one below its event's), media before
+events of the same priority, oldest seq first. The snapshots of an SOS go last, after every
+other row: the control room would rather lose a plate than the picture of the caller; their
+eviction is reported like any other. Never an SOS event, delivered or not.
 """
 
 from __future__ import annotations
@@ -19,33 +22,47 @@ from agent.events import PRIORITY_FAULT, PRIORITY_SOS, PRIORITY_TELEMETRY, Event
 _BATCH_MAX = 1024 * 1024
 _REPORT_ROOM = 1024  # room kept for the eviction report itself
 
-_DELIVERED = """SELECT seq, kind, length(payload) FROM events
+_DELIVERED = """SELECT seq, kind, length(payload), 0 FROM events
     WHERE delivered_at IS NOT NULL AND priority > 0 ORDER BY delivered_at"""
-_PENDING = """SELECT seq, kind, length(payload) FROM events
+_PENDING = """SELECT seq, kind, length(payload), 0 FROM events
     WHERE delivered_at IS NULL AND priority = ? ORDER BY seq"""
+_DELIVERED_MEDIA = """SELECT row, 'media', length(content), 1 FROM media
+    WHERE delivered_at IS NOT NULL ORDER BY delivered_at"""
+_PENDING_MEDIA = """SELECT row, 'media', length(content), 1 FROM media
+    WHERE delivered_at IS NULL AND priority = ? ORDER BY seq, row"""
+_LEVELS = range(PRIORITY_TELEMETRY + 1, PRIORITY_SOS, -1)  # 4 (telemetry media) .. 1
 
 
 @dataclass(frozen=True)
 class Victim:
-    """A row chosen for eviction."""
+    """A row chosen for eviction: an event by seq, or a media row by its row number."""
 
-    seq: int
-    kind: str
+    key: int
+    kind: str  # the event's kind, or "media"
     size: int
+    media: bool = False
 
 
 def choose_victims(db: sqlite3.Connection, *, stored_bytes: int, max_bytes: int) -> list[Victim]:
     """The rows to delete to bring `stored_bytes` under `max_bytes` with room to spare."""
     need = stored_bytes - max_bytes + min(max_bytes // 20, _BATCH_MAX) + _REPORT_ROOM
-    victims = _take(db, _DELIVERED, (), need)
-    for priority in range(PRIORITY_TELEMETRY, PRIORITY_SOS, -1):
-        victims += _take(db, _PENDING, (priority,), need - sum(v.size for v in victims))
+    steps: list[tuple[str, tuple[int, ...]]] = [(_DELIVERED_MEDIA, ()), (_DELIVERED, ())]
+    for level in _LEVELS:
+        if level > PRIORITY_SOS + 1:  # media of priority 1 are SOS snapshots: last of all
+            steps.append((_PENDING_MEDIA, (level,)))
+        if level <= PRIORITY_TELEMETRY:
+            steps.append((_PENDING, (level,)))
+    steps.append((_PENDING_MEDIA, (PRIORITY_SOS + 1,)))
+    victims: list[Victim] = []
+    for query, params in steps:
+        victims += _take(db, query, params, need - freed(victims))
     return victims
 
 
 def evict(db: sqlite3.Connection, victims: Sequence[Victim]) -> None:
     """Delete the chosen rows (in the caller's transaction)."""
-    db.executemany("DELETE FROM events WHERE seq = ?", [(victim.seq,) for victim in victims])
+    db.executemany("DELETE FROM events WHERE seq = ?", [(v.key,) for v in victims if not v.media])
+    db.executemany("DELETE FROM media WHERE row = ?", [(v.key,) for v in victims if v.media])
 
 
 def eviction_report(victims: Sequence[Victim]) -> Event:
@@ -66,8 +83,8 @@ def _take(db: sqlite3.Connection, query: str, params: tuple[int, ...], need: int
         return found
     cursor = db.execute(query, params)
     try:
-        for seq, kind, size in cursor:
-            found.append(Victim(seq, kind, size))
+        for key, kind, size, media in cursor:
+            found.append(Victim(key, kind, size, bool(media)))
             need -= size
             if need <= 0:
                 break

@@ -21,11 +21,17 @@ from agent.audit import AuditEntry
 from agent.errors import StorageError
 from agent.outbox_schema import check_version, connect_readonly
 
+# Media rows count as kind `media` at their own priority (one below their event's).
 _PENDING_GROUPS = """
     SELECT kind, priority, count(*), total(length(payload)), min(created_at)
-    FROM events WHERE delivered_at IS NULL GROUP BY kind, priority ORDER BY priority, kind
+        FROM events WHERE delivered_at IS NULL GROUP BY kind, priority
+    UNION ALL
+    SELECT 'media', priority, count(*), total(length(content)), min(created_at)
+        FROM media WHERE delivered_at IS NULL GROUP BY priority
+    ORDER BY 2, 1
 """
-_DELIVERED_COUNT = "SELECT count(*) FROM events WHERE delivered_at IS NOT NULL"
+_DELIVERED_COUNT = """SELECT (SELECT count(*) FROM events WHERE delivered_at IS NOT NULL)
+    + (SELECT count(*) FROM media WHERE delivered_at IS NOT NULL)"""
 _RECORD_COLUMNS = "SELECT payload, created_at, delivered_at FROM events"
 _RECORD_FILTER = "(:kind IS NULL OR kind = :kind) AND (NOT :pending OR delivered_at IS NULL)"
 # The latest rows, newest first; or the rows after a seq, oldest first (`events --follow`).
@@ -52,7 +58,7 @@ class QueueStats:
     by_kind: tuple[PendingCount, ...]
     pending: int
     pending_bytes: int
-    bytes: int  # payload bytes of all stored rows, delivered or not: what the quota bounds
+    bytes: int  # payload and media bytes of all stored rows, delivered or not: the quota's
     oldest_pending_age_s: float | None
     delivered_kept: int
     evicted: int

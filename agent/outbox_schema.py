@@ -14,7 +14,7 @@ from agent.outbox_watermark import Watermark
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Producers wait this long for the write lock; with one writer connection in the process it
 # only matters while another process (a stray second daemon, sqlite3 shell) holds it.
@@ -60,6 +60,26 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             reply TEXT NOT NULL
         )""",
         "CREATE INDEX audit_received ON audit (received_at)",
+    ),
+    3: (
+        # Files attached to events (snapshots, crops). `seq` is the event's; `priority` is one
+        # below the event's, so the publisher sends them after it, before lower events.
+        """CREATE TABLE media (
+            row INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            priority INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            content BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            delivered_at REAL,
+            UNIQUE (event_id, name)
+        )""",
+        "CREATE INDEX media_pending ON media (priority, seq) WHERE delivered_at IS NULL",
+        "CREATE INDEX media_delivered ON media (delivered_at) WHERE delivered_at IS NOT NULL",
     ),
 }
 

@@ -23,7 +23,17 @@ from typing import Any, Protocol
 
 from agent.config import MqttConfig
 from agent.events import encode, utc_timestamp
-from agent.link import Acked, Connected, Dropped, Incoming, Link, LinkStats, Signal, Will
+from agent.link import (
+    Acked,
+    Connected,
+    Dropped,
+    Incoming,
+    Link,
+    LinkStats,
+    PacketTooLargeError,
+    Signal,
+    Will,
+)
 from agent.window import Entry, Message, Row, Window
 
 __all__ = ["Incoming", "Outbox", "Publisher", "Row"]
@@ -43,6 +53,7 @@ class Outbox(Protocol):
 
     def pending(self, limit: int, exclude: Collection[str] = ()) -> Sequence[Row]: ...
     def mark_delivered(self, ids: Iterable[str]) -> None: ...
+    def drop(self, row_id: str, reason: str) -> None: ...
 
 
 class _Complaint:
@@ -322,7 +333,10 @@ class Publisher:
                     correlation_data=entry.correlation_data, content_type=entry.content_type,
                 )  # fmt: skip
             else:
-                mid = self._link.publish(f"{self._prefix}/{_topic(entry)}", entry.payload)
+                mid = self._publish_row(entry)
+        except PacketTooLargeError as exc:
+            self._too_large(entry, str(exc))
+            return
         except ValueError as exc:  # a topic with wildcards, or a payload over 256 MB
             self._refused.report(f"{_topic(entry)}: {exc}")
             if not isinstance(entry, Message):
@@ -332,6 +346,27 @@ class Publisher:
         if not isinstance(entry, Message):
             with self._lock:
                 self._stats.sent += 1
+
+    def _publish_row(self, row: Row) -> int:
+        assert self._link is not None  # only called while connected
+        topic = f"{self._prefix}/{_topic(row)}"
+        if row.media is None:
+            return self._link.publish(topic, row.payload)
+        sha256 = [] if row.sha256 is None else [("sha256", row.sha256)]
+        return self._link.publish(
+            topic, row.payload, content_type=row.content_type, user_properties=sha256
+        )
+
+    def _too_large(self, entry: Entry, error: str) -> None:
+        """A media row the broker would refuse however often it is sent is dropped for good;
+        an event is held back (never dropped: it may be an SOS) until a broker takes it."""
+        self._refused.report(f"{_topic(entry)}: {error}")
+        if isinstance(entry, Message):
+            return
+        if entry.media is None:
+            self._window.hold(entry.id)
+        else:
+            self._outbox.drop(entry.id, f"too large for the broker: {error}")
 
     def _finish(self) -> None:
         """Clean stop: publish "stopped" and wait, bounded, for its PUBACK, sending no rows."""
@@ -358,4 +393,6 @@ def _topic(entry: Entry) -> str:
     """The topic, below the prefix for rows (DESIGN §3.2: telemetry has its own topic)."""
     if isinstance(entry, Message):
         return entry.topic
+    if entry.media is not None:
+        return f"media/{entry.id}"  # a media row's id is `{event id}/{name}`
     return "telemetry" if entry.kind == "telemetry" else f"event/{entry.kind}"

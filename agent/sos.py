@@ -11,13 +11,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from agent.errors import CommandError
-from agent.events import PRIORITY_SOS, Event, utc_timestamp
+from agent.events import PRIORITY_SOS, Event, Media, utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,17 @@ LATCH_KEY = "sos.alarm"
 # A caller pressing again is worth telling the control room, but not once per bounce.
 PRESS_UPDATE_MIN_S = 5.0
 REPLY_TIMEOUT_S = 5.0
+# A snapshot that arrives this soon after the alarm ended is still sent: a technician's
+# reset or a short test must not swallow the picture of who pressed.
+ATTACH_AFTER_END_S = 60.0
 
 
 class Store(Protocol):
     """The outbox as the alarm sees it."""
 
-    def add(self, event: Event, *, state: dict[str, Any] | None = None) -> object: ...
+    def add(
+        self, event: Event, *, state: dict[str, Any] | None = None, media: Sequence[Media] = ()
+    ) -> object: ...
 
     def get_state(self, key: str) -> Any: ...
 
@@ -102,6 +107,7 @@ class Sos:
         self._press_started: float | None = None
         self._last_sent = 0.0
         self._raised_mono = 0.0
+        self._ended: tuple[Alarm, float] | None = None  # the last alarm ended, and when
         self._thread = threading.Thread(target=self._run, name="sos")
 
     # --- inputs: every one only enqueues ------------------------------------------------
@@ -127,6 +133,13 @@ class Sos:
     def test(self, by: str) -> dict[str, Any]:
         """Start a technician's test alarm: the same cycle, flagged `test`."""
         return self._call("test", {"by": by})
+
+    def attach(self, alarm_id: str, media: Sequence[Media]) -> None:
+        """Camera media for the alarm `alarm_id`, sent with an SOS event. Never blocks."""
+        names = [item.name for item in media]
+        if len(set(names)) != len(names):  # here, not in the alarm thread, which must not fail
+            raise ValueError(f"media names must be unique, got {names}")
+        self._inbox.put(("attach", (alarm_id, tuple(media)), None))
 
     def state(self) -> dict[str, Any]:
         """The alarm as plain data for status and telemetry."""
@@ -200,6 +213,8 @@ class Sos:
             return self._end(args["id"], args["by"], args["source"])
         elif kind == "test":
             return self._start_test(args["by"])
+        elif kind == "attach":
+            self._attach(*args)
         return {}
 
     # --- presses ---------------------------------------------------------------------------
@@ -265,11 +280,12 @@ class Sos:
         log.warning("SOS alarm %s raised (source %s%s)", alarm.id, source, ", test" if test else "")
         return alarm
 
-    def _send_update(self, extra: dict[str, Any]) -> None:
+    def _send_update(self, extra: dict[str, Any], media: Sequence[Media] = ()) -> None:
         alarm = self._alarm
         assert alarm is not None
         alarm = replace(alarm, updates=alarm.updates + 1)
-        self._store.add(self._event(alarm, "update", extra), state={LATCH_KEY: asdict(alarm)})
+        event = self._event(alarm, "update", extra)
+        self._store.add(event, state={LATCH_KEY: asdict(alarm)}, media=media)
         self._alarm = alarm
         self._last_sent = self._clock()
 
@@ -312,10 +328,24 @@ class Sos:
         duration = round(self._clock() - self._raised_mono, 3)
         extra = {"ended_by": by, "reason": source, "duration_s": duration}
         self._store.add(self._event(alarm, "end", extra), state={LATCH_KEY: None})
-        self._alarm = None
+        self._alarm, self._ended = None, (alarm, self._clock())
         self._indicators.show(registered=False, acknowledged=False)
         log.warning("SOS alarm %s ended by %s (%s)", alarm.id, by, source)
         return {"alarm": alarm.id, "ended": True}
+
+    def _attach(self, alarm_id: str, media: tuple[Media, ...]) -> None:
+        """An `update` with `data.snapshot` while the alarm is active; an `info` shortly after."""
+        if self._alarm is not None and self._alarm.id == alarm_id:
+            self._send_update({"snapshot": True}, media)
+            return
+        alarm, ended_at = self._ended or (None, 0.0)
+        recent = self._clock() - ended_at <= ATTACH_AFTER_END_S
+        if alarm is not None and alarm.id == alarm_id and recent:
+            self._store.add(self._event(alarm, "info", {"snapshot": True}), media=media)
+            return
+        log.warning(
+            "dropped %d media for alarm %s: not active nor just ended", len(media), alarm_id
+        )
 
     def _start_test(self, by: str) -> dict[str, Any]:
         if self._alarm is not None:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 
 class Row(Protocol):
-    """One stored event as the publisher sees it."""
+    """One stored event or media as the publisher sees it."""
 
     @property
     def id(self) -> str: ...
@@ -25,6 +25,12 @@ class Row(Protocol):
     def kind(self) -> str: ...
     @property
     def payload(self) -> bytes: ...
+    @property
+    def media(self) -> str | None: ...  # the media name; None for an event
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def sha256(self) -> str | None: ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -59,6 +59,7 @@ class Broker:
         acl: str | None = None,
         persistent: bool = False,
         listener_options: Sequence[str] = (),
+        max_packet_size: int | None = None,
     ) -> None:
         if MOSQUITTO is None:
             raise FileNotFoundError("mosquitto is not installed")
@@ -71,6 +72,7 @@ class Broker:
         self._acl = directory / "acl"
         self._max_inflight = max_inflight
         self._persistent = persistent
+        self._max_packet_size = max_packet_size
         self._listener_options = list(listener_options)  # e.g. TLS: cafile, certfile, ...
         self._process: subprocess.Popen[bytes] | None = None
         self.write_acl(acl)
@@ -101,6 +103,8 @@ class Broker:
         ]
         if self._max_inflight is not None:
             lines.append(f"max_inflight_messages {self._max_inflight}")  # = Receive Maximum
+        if self._max_packet_size is not None:  # a global option: no per-listener form
+            lines.append(f"max_packet_size {self._max_packet_size}")  # sent in CONNACK
         if self._acl.exists():
             lines.append(f"acl_file {self._acl}")
         return "\n".join(lines) + "\n"

@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from agent import sos as sos_module
 from agent.errors import CommandError
+from agent.events import Media
 from agent.gpio import Pins
 from agent.outbox import Outbox
 from agent.sos import Sos, Timing
+from tests.snapshots import jpeg
 
 BUTTON, YELLOW, GREEN = 17, 22, 27
 
@@ -237,3 +240,60 @@ def test_real_press_during_test_raises_a_real_alarm(post: Post) -> None:
         ("new", False),
     ]
     assert events[1]["data"]["reason"] == "superseded_by_press"
+
+
+# --- camera snapshots ------------------------------------------------------------------------
+
+
+def snapshots(post: Post) -> list[dict[str, Any]]:
+    return [e for e in post.sos_events() if e["data"].get("snapshot")]
+
+
+def test_snapshot_of_an_active_alarm_goes_out_as_an_update_with_media(post: Post) -> None:
+    post.press()
+    wait_for(lambda: post.sos.state()["active"])
+    alarm = post.sos.state()["id"]
+    picture = jpeg(seed=7)
+
+    post.sos.attach(alarm, [Media("snapshot.jpg", picture)])
+
+    wait_for(lambda: len(snapshots(post)) == 1)
+    (update,) = snapshots(post)
+    assert (update["phase"], update["data"]["alarm"], update["media"]) == (
+        "update",
+        alarm,
+        ["snapshot.jpg"],
+    )
+    media = [row for row in post.outbox.pending(10) if row.media is not None]
+    assert [(row.id, row.payload) for row in media] == [(f"{update['id']}/snapshot.jpg", picture)]
+    assert post.sos.state()["active"]  # the alarm carries on as before
+
+
+def test_snapshot_just_after_the_end_is_sent_and_others_are_dropped(
+    post: Post, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post.press()
+    wait_for(lambda: post.sos.state()["active"])
+    alarm = post.sos.state()["id"]
+    post.sos.reset(alarm, "tech", "technician")
+
+    post.sos.attach("0193-unknown", [Media("snapshot.jpg", jpeg())])
+    post.sos.attach(alarm, [Media("snapshot.jpg", jpeg())])
+
+    wait_for(lambda: len(snapshots(post)) == 1)
+    (info,) = snapshots(post)
+    assert (info["phase"], info["data"]["alarm"], info["media"]) == (
+        "info",
+        alarm,
+        ["snapshot.jpg"],
+    )
+    monkeypatch.setattr(sos_module, "ATTACH_AFTER_END_S", 0.0)
+    post.sos.attach(alarm, [Media("late.jpg", jpeg())])
+    post.press()  # a new alarm: proof that the thread got past the late snapshot
+    wait_for(lambda: post.sos.state()["active"])
+    assert len(snapshots(post)) == 1
+
+
+def test_attach_rejects_repeated_names_at_once(post: Post) -> None:
+    with pytest.raises(ValueError, match="unique"):
+        post.sos.attach("any", [Media("a.jpg", b"1"), Media("a.jpg", b"2")])
