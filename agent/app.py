@@ -6,6 +6,7 @@ things start and stop. Nothing else imports sideways.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import logging
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from agent import __version__, config, systemd
 from agent.control import ControlServer
@@ -33,6 +34,9 @@ from agent.outbox import Outbox
 from agent.publisher import Incoming, Publisher
 from agent.remote import Request, subscriptions
 from agent.sos import AllIndicators, Sos
+
+if TYPE_CHECKING:
+    from agent.sightings import Sightings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,7 @@ class Agent:
             stop=self.stop,
             timing=sos_timing(cfg.sos),
         )
+        self.vision = self._build_vision() if cfg.vision.enabled else None
         self.publisher = self._publisher(cfg.mqtt)
         self.control = ControlServer(
             path=cfg.control.socket, group=cfg.control.group, handlers=self._control_handlers()
@@ -114,6 +119,8 @@ class Agent:
                 )
             )
         self.sos.start()
+        if self.vision is not None:
+            self.vision.start()
         if self.mcu is not None:
             self.mcu.start()
         self.publisher.start()
@@ -135,6 +142,8 @@ class Agent:
             with contextlib.suppress(queue.Empty):
                 self.room.handle(self.requests.get(timeout=beat))
             self.room.tick()
+            if self.vision is not None:
+                self.vision.tick()
             dead = [name for name, alive in self.threads().items() if not alive]
             if dead and not self.stop.is_set():  # threads end on purpose when stopping
                 # A dead thread would silently stop alarms or deliveries: exit now and let
@@ -156,6 +165,8 @@ class Agent:
         systemd.stopping()
         self.stop.set()
         self.control.stop()
+        if self.vision is not None:
+            self.vision.close()
         self.sos.join()
         if self.mcu is not None:
             self.mcu.close()
@@ -178,6 +189,19 @@ class Agent:
                 "mcu", presses=presses, details={"latched_age_s": round(age_s, 1)}
             ),
             alarm_active=lambda: bool(self.sos.state()["active"]),
+        )
+
+    def _build_vision(self) -> Sightings:
+        # Imported here: the vision extra (numpy, OpenCV, LiteRT) is needed only when enabled.
+        from agent.sightings import Sightings  # noqa: PLC0415
+
+        cfg = self.cfg
+        return Sightings(
+            vision=cfg.vision,
+            cameras=cfg.cameras,
+            store=self.outbox,
+            alarm=self.sos.state,
+            attach=self.sos.attach,
         )
 
     # --- MQTT commands -----------------------------------------------------------------------
@@ -225,6 +249,8 @@ class Agent:
             "mcu_status": lambda args: self._need_mcu().status(),
             "mcu_set": lambda args: self._need_mcu().outputs.set(args),
             "sim_events": self._sim_events,
+            "selftest": lambda args: self.room.telemetry.selftest(),
+            "camera_snapshot": self._camera_snapshot,
         }
 
     def status(self) -> dict[str, Any]:
@@ -247,6 +273,7 @@ class Agent:
             "outbox": self.outbox.stats().to_dict(),
             "sos": self.sos.state(),
             "mcu": self.mcu.status() if self.mcu is not None else None,
+            "vision": self.vision.health() if self.vision is not None else None,
             "gpio": {
                 "pin_factory": self.cfg.gpio.pin_factory,
                 "button_pin": self.cfg.sos.pin,
@@ -272,20 +299,32 @@ class Agent:
         }
         if self.mcu is not None:
             alive["mcu"] = self.mcu.alive()
+        if self.vision is not None:  # its child is restarted by this thread, not by exiting
+            alive["vision"] = self.vision.alive()
         return alive
 
     def devices(self) -> dict[str, dict[str, Any]]:
         """The optional devices' state, for status and telemetry."""
-        return {} if self.mcu is None else {"mcu": self.mcu.status()}
+        devices = {} if self.mcu is None else {"mcu": self.mcu.status()}
+        return devices if self.vision is None else {**devices, "vision": self.vision.health()}
 
     def device_checks(self) -> dict[str, tuple[bool, str]]:
         """The optional devices' part of `selftest`."""
-        return {} if self.mcu is None else {"mcu": self.mcu.check()}
+        checks = {} if self.mcu is None else {"mcu": self.mcu.check()}
+        return checks if self.vision is None else {**checks, **self.vision.checks()}
 
     def _need_mcu(self) -> Mcu:
         if self.mcu is None:
             raise CommandError("no MCU on this device: [mcu] port is not set")
         return self.mcu
+
+    def _camera_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.vision is None:
+            raise CommandError("vision is off on this device: [vision] enabled = false")
+        camera = None if args.get("camera") is None else _text(args, "camera", "")
+        reply = self.vision.snapshot(camera)
+        about = {key: reply[key] for key in ("camera", "ts", "faces", "size")}
+        return {**about, "jpeg": base64.b64encode(reply["jpeg"]).decode()}
 
     def _status_line(self) -> str:
         link = "online" if self.publisher.link().get("connected") else "offline"

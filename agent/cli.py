@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent import __version__, config, control, systemd, views
+from agent import __version__, cli_vision, config, control, systemd, views
 from agent.audit import line as audit_line
 from agent.config_layer import history_line, store_in
 from agent.errors import AgentError, ControlError
@@ -131,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds, then off (default: until changed)",
     )
 
-    queue = _group(sub, "queue", "the outbox queue")
     add(
         "stats",
         _queue_stats,
         "depth per kind and priority, bytes, oldest age",
-        into=queue,
+        into=_group(sub, "queue", "the outbox queue"),
         parent=reader,
     )
+    cli_vision.add_commands(sub, add, _group, reader)
     return parser
 
 

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import ConfigError
+from agent.vision.regions import Polygon, polygon
 
 DEFAULT_PATH = Path("/etc/edge-agent/config.toml")
 MASK = "********"
@@ -150,6 +160,72 @@ class TelemetryConfig(Section):
     interval_s: float = Field(default=60.0, ge=1, le=86400)
 
 
+class VisionConfig(Section):
+    """The vision process: which face model, how hard it may work, what leaves the device."""
+
+    enabled: bool = False
+    models_dir: Path = Path("/var/lib/edge-agent/models")
+    face_model: Literal["blazeface-full", "blazeface-short"] = "blazeface-full"
+    num_threads: int = Field(default=1, ge=1, le=4)
+    nice: int = Field(default=10, ge=0, le=19)
+    faces: Literal["counts", "crops", "none"] = "counts"
+    face_event_s: float = Field(default=5.0, ge=0, le=3600)
+    min_face_quality: float = Field(default=0.0, ge=0, le=1)
+    blur_faces_in_snapshots: bool = True
+    hang_s: float = Field(default=10.0, ge=2, le=300)
+
+
+# OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+
+
+class CameraConfig(Section):
+    """One `[[cameras]]` table: a source, its frame rate, regions and motion gating."""
+
+    name: Name
+    source: str = Field(min_length=1)
+    loop: bool = False
+    max_fps: float = Field(default=5.0, ge=0, le=60)
+    main_size: Size | None = None
+    lores_size: Size | None = None
+    include: tuple[Polygon, ...] = ()
+    exclude: tuple[Polygon, ...] = ()
+    motion: bool = False
+    motion_threshold: float = Field(default=0.005, gt=0, le=1)
+    motion_pixel_delta: int = Field(default=25, gt=0, lt=255)
+    motion_hold_frames: int = Field(default=10, ge=0, le=10_000)
+    motion_force_every_s: float = Field(default=30.0, gt=0, le=86400)
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _polygons(cls, raw: Any) -> Any:
+        if not isinstance(raw, list | tuple):
+            return raw
+        return tuple(polygon(points, f"polygon {i}") for i, points in enumerate(raw))
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, source: str) -> str:
+        if source.startswith("picamera2") and not re.fullmatch(r"picamera2(:\d)?", source):
+            raise ValueError("a Pi camera is 'picamera2' or 'picamera2:N'")
+        if "://" in source and not source.startswith(STREAM_SCHEMES):
+            raise ValueError(f"a stream URL starts with one of {', '.join(STREAM_SCHEMES)}")
+        return source
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraConfig:
+        sizes = self.main_size is not None or self.lores_size is not None
+        if sizes and not self.is_picamera:
+            raise ValueError("main_size and lores_size apply to picamera2 sources only")
+        return self
+
+    @property
+    def is_picamera(self) -> bool:
+        """Whether the source is a Raspberry Pi camera (picamera2)."""
+        return self.source.startswith("picamera2")
+
+
 # Changeable over MQTT by default: timing and tuning, never identity, pins, paths or secrets.
 REMOTE_ALLOW = (
     "telemetry",
@@ -207,6 +283,17 @@ class Config(Section):
     logging: LoggingConfig = LoggingConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     remote: RemoteConfig = RemoteConfig()
+    vision: VisionConfig = VisionConfig()
+    cameras: tuple[CameraConfig, ...] = ()
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cameras: tuple[CameraConfig, ...]) -> tuple[CameraConfig, ...]:
+        names = [camera.name for camera in cameras]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise ValueError(f"camera {index}: the name {name!r} is already used")
+        return cameras
 
     @property
     def prefix(self) -> str:
@@ -305,4 +392,15 @@ def masked(config: Config) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     if data["mqtt"]["password"] is not None:
         data["mqtt"]["password"] = MASK
+    for camera in data["cameras"]:
+        camera["source"] = masked_source(camera["source"])
     return data
+
+
+def masked_source(source: str) -> str:
+    """A camera URL without its password (`rtsp://user:pass@host` carries credentials)."""
+    scheme, sep, rest = source.partition("://")
+    credentials, at, host = rest.partition("@")
+    if not sep or not at or "/" in credentials or ":" not in credentials:
+        return source
+    return f"{scheme}://{credentials.split(':', 1)[0]}:{MASK}@{host}"

@@ -193,7 +193,8 @@ class ControlRoom:
         }
         for name, state in self._agent.devices().items():
             if conditions.get(name) == ("ok", None) and not state.get("up", True):
-                conditions[name] = ("degraded", state.get("last_down_reason") or "link down")
+                level = state.get("condition", "degraded")  # "failed" when it cannot recover
+                conditions[name] = (level, state.get("last_down_reason") or "link down")
         link = self._agent.publisher.link()
         if conditions.get("publisher") == ("ok", None) and not link.get("connected"):
             conditions["publisher"] = ("degraded", link.get("last_error") or "not connected")

@@ -101,12 +101,15 @@ def effective(local: dict[str, Any], layer: dict[str, Any]) -> Config:
 def changed(old: Config, new: Config) -> set[str]:
     """Dotted keys whose values differ between two configurations."""
     before, after = old.model_dump(), new.model_dump()
-    return {
-        f"{section}.{key}"
-        for section, values in after.items()
-        for key, value in values.items()
-        if before[section].get(key) != value
-    }
+    keys = set()
+    for section, values in after.items():
+        if not isinstance(values, dict):  # [[cameras]]: an array of tables, changed as a whole
+            keys |= {section} if before[section] != values else set()
+            continue
+        keys |= {
+            f"{section}.{key}" for key, value in values.items() if before[section].get(key) != value
+        }
+    return keys
 
 
 def restart_needed(keys: set[str]) -> str | None:

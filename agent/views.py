@@ -59,6 +59,7 @@ def status_text(data: dict[str, Any]) -> str:
             f"indicators {_flags(gpio['indicators'])}"
         )
         lines.append(_mcu_line(data.get("mcu")))
+        lines.append(_vision_line(data.get("vision")))
     if "remote" in data:
         lines.append(_remote_line(data["remote"]))
     lines.append(_sos_line(data.get("sos", {})))
@@ -181,3 +182,56 @@ def config_text(data: dict[str, Any]) -> str:
         )
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _vision_line(vision: dict[str, Any] | None) -> str:
+    if vision is None:
+        return "vision   off"
+    cameras = [
+        f"{name.removeprefix('camera/')} {part.get('state')}"
+        for name, part in sorted(vision.get("components", {}).items())
+        if name.startswith("camera/")
+    ]
+    state = vision["state"] if vision["up"] else f"{vision['condition'].upper()}"
+    why = "" if vision["up"] else f": {vision['last_down_reason']}"
+    return (
+        f"vision   {state}{why}; pid {vision.get('pid')}, {vision['restarts']} restart(s), "
+        f"faces {vision['faces']}, cameras {', '.join(cameras) or 'none yet'}"
+    )
+
+
+def models_text(entries: list[dict[str, Any]]) -> str:
+    """`edge-agent models list`: one model a line."""
+    return "\n".join(
+        f"{e['name']:<18} {e['task'] or '-':<8} {e['size']:>9} B  {e['file']}  ({e['licence']})"
+        for e in entries
+    )
+
+
+def checks_text(checks: list[dict[str, Any]]) -> str:
+    """`edge-agent models verify` / `fetch`: one model a line, OK or what is wrong."""
+    return "\n".join(
+        f"{'ok  ' if c['ok'] else 'FAIL'} {c['name']:<18} {c['detail'] or c['path']}"
+        for c in checks
+    )
+
+
+def faces_text(results: list[dict[str, Any]]) -> str:
+    """`edge-agent faces detect`: each image, then each face's box, score and quality."""
+    lines = []
+    for result in results:
+        lines.append(f"{result['image']}: {len(result['faces'])} face(s)")
+        lines.extend(
+            f"  box {face['box']} score {face['score']} quality {face['quality']['overall']}"
+            for face in result["faces"]
+        )
+    return "\n".join(lines)
+
+
+def selftest_text(result: dict[str, Any]) -> str:
+    """`edge-agent selftest`: each check, OK or FAIL with the detail."""
+    lines = [
+        f"{'ok  ' if check['ok'] else 'FAIL'} {name:<16} {check['detail'] or ''}".rstrip()
+        for name, check in sorted(result["checks"].items())
+    ]
+    return "\n".join([*lines, "selftest " + ("passed" if result["ok"] else "FAILED")])

@@ -29,7 +29,7 @@ def test_the_document_names_every_topic_and_command() -> None:
     assert SPEC["asyncapi"].startswith("3.")
     addresses = {c["address"] for c in SPEC["channels"].values()}
     topics = ("status", "telemetry", "config/desired", "config/reported", "cmd/{name}",
-              "cmd/{name}/result", "event/{kind}")  # fmt: skip
+              "cmd/{name}/result", "event/{kind}", "media/{event_id}/{name}")  # fmt: skip
     assert addresses >= {f"{{prefix}}/{t}" for t in topics}
     for name in ("sos_ack", "sos_reset", "selftest", "telemetry_now", "log_level", "restart",
                  "hotlist_set", "config_get"):  # fmt: skip

@@ -39,6 +39,12 @@ def test_the_documented_commands_exist() -> None:
         ("config", "check"),
         ("config", "show"),
         ("queue", "stats"),
+        ("selftest",),
+        ("camera", "snapshot"),
+        ("models", "list"),
+        ("models", "fetch"),
+        ("models", "verify"),
+        ("faces", "detect"),
     }
     assert expected <= set(ALL)
 

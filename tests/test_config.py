@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,14 @@ def test_example_config_loads_with_the_defaults() -> None:
 
 def test_example_config_documents_every_option() -> None:
     text = EXAMPLE.read_text()
-    sections = dict(re.findall(r"^\[(\w+)\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S))
+    # [section], and [[array]] tables, which the example shows commented out (none by default).
+    heading = r"^(?:# )?\[\[?(\w+)\]\]?\n(.*?)(?=^(?:# )?\[|\Z)"
+    sections = dict(re.findall(heading, text, re.M | re.S))
     for name, field in config.Config.model_fields.items():
         assert name in sections, f"[{name}] missing from config.example.toml"
         model = field.annotation
+        if typing.get_origin(model) is tuple:
+            model = typing.get_args(model)[0]
         assert isinstance(model, type)
         for key in model.model_fields:  # type: ignore[attr-defined]
             assert re.search(rf"^#? ?{key} = ", sections[name], re.M), f"{name}.{key} undocumented"
@@ -51,7 +56,28 @@ def test_example_config_documents_every_option() -> None:
         ("[sos]\npin = 22\n", "sos: pin, registered_led_pin and acknowledged_led_pin must differ"),
         ("[device]\nid = 'pole/1'\n", "device.id"),
         ("[gpio]\npin_factory = 'wiringpi'\n", "gpio.pin_factory"),
-        ("[cameras]\nx = 1\n", "cameras: Extra inputs are not permitted"),
+        ("[cameras]\nx = 1\n", "cameras: Input should be a valid tuple"),
+        ("[[cameras]]\nname = 'a'\nsource = 'x'\nx = 1\n", "cameras.0.x: Extra inputs"),
+        ("[[cameras]]\nname = 'a'\nsource = 'picamera2:x'\n", "cameras.0.source: a Pi camera"),
+        ("[[cameras]]\nname = 'a'\nsource = 'ftp://cam'\n", "cameras.0.source: a stream URL"),
+        (
+            "[[cameras]]\nname = 'a'\nsource = 'x'\ninclude = [[[0, 0], [1.5, 0], [1, 1]]]\n",
+            "cameras.0.include: polygon 0.1: coordinates are fractions of the frame",
+        ),
+        (
+            "[[cameras]]\nname = 'a'\nsource = 'x'\nexclude = [[[0, 0], [1, 1], [1, 0], [0, 1]]]\n",
+            "cameras.0.exclude: polygon 0: edges 0 and 2 cross",
+        ),
+        (
+            "[[cameras]]\nname = 'a'\nsource = 'x'\nmain_size = [640, 480]\n",
+            "cameras.0: main_size and lores_size apply to picamera2 sources only",
+        ),
+        (
+            "[[cameras]]\nname = 'a'\nsource = 'x'\n[[cameras]]\nname = 'a'\nsource = 'y'\n",
+            "cameras: camera 1: the name 'a' is already used",
+        ),
+        ("[vision]\nfaces = 'all'\n", "vision.faces"),
+        ("[vision]\nnice = 20\n", "vision.nice"),
         ("[mqtt]\ntopic_prefix = 'ssz/{device}'\n", "topic_prefix must contain {site}"),
         ("[mqtt\nport = 1\n", "not valid TOML"),
     ],

@@ -50,6 +50,8 @@ class VisionSupervisor:
         self._child_error = ""
         self._context = multiprocessing.get_context("spawn")
         self._process: SpawnProcess | None = None
+        self._requests: Connection | None = None
+        self._requests_lock = threading.Lock()
         self._thread = threading.Thread(target=self._supervise, name="vision-supervisor")
 
     @property
@@ -67,6 +69,25 @@ class VisionSupervisor:
             "error": self.last_error,
             "components": dict(self.components),
         }
+
+    def request(self, message: dict[str, Any]) -> bool:
+        """Send a request to the running child (answered through `on_message`); False if none.
+
+        Requests are small and few (the caller bounds how many are outstanding), so the
+        write never fills the pipe and never blocks, even on a hung child.
+        """
+        with self._requests_lock:
+            if self._requests is None:
+                return False
+            try:
+                self._requests.send(message)
+            except (BrokenPipeError, EOFError, OSError):
+                return False
+        return True
+
+    def alive(self) -> bool:
+        """Whether the supervising thread runs (the child itself may be restarting)."""
+        return self._thread.is_alive()
 
     def start(self) -> None:
         """Start the supervising thread (which starts the child)."""
@@ -95,16 +116,23 @@ class VisionSupervisor:
 
     def _run_once(self) -> None:
         receiver, sender = self._context.Pipe(duplex=False)
+        their_requests, requests = self._context.Pipe(duplex=False)
         process = self._context.Process(
-            target=main, args=(sender, self.spec), name="edge-agent-vision"
+            target=main, args=(sender, self.spec, their_requests), name="edge-agent-vision"
         )
         process.start()
         sender.close()  # only the child writes; its end closing is how we see it die
+        their_requests.close()
         self._process, self.state, self._child_error = process, "running", ""
+        with self._requests_lock:
+            self._requests = requests
         try:
             reason = self._pump(receiver, process)
             self.last_error = self._child_error or reason
         finally:
+            with self._requests_lock:
+                self._requests = None
+            requests.close()
             receiver.close()
             _end(process)
             self.last_exit = process.exitcode

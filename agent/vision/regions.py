@@ -5,24 +5,27 @@ from the top (0) to the bottom (1), so one config fits the detection stream and 
 full-resolution stream alike. A camera may list `include` polygons (only there; none means
 the whole frame) and `exclude` polygons (never there, e.g. a neighbour's driveway); an
 exclusion wins over an inclusion.
+
+The polygon checks are plain Python, and numpy and OpenCV are imported only to draw masks,
+so the daemon validates `[[cameras]]` regions without the vision extra installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import cv2
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from agent.errors import ConfigError
-from agent.vision.image import Box
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 Point = tuple[float, float]
 Polygon = tuple[Point, ...]
-Mask = NDArray[np.bool_]
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 pixels (as agent.vision.image)
+Mask: TypeAlias = "NDArray[np.bool_]"
 
 
 def polygon(raw: Any, key: str) -> Polygon:
@@ -107,6 +110,9 @@ class Regions:
         return cached
 
     def _draw(self, size: tuple[int, int]) -> Mask:
+        import cv2  # noqa: PLC0415 (the vision extra; see the module docstring)
+        import numpy as np  # noqa: PLC0415
+
         width, height = size
         canvas = np.zeros((height, width), np.uint8)
         if self.include:
@@ -123,6 +129,8 @@ class Regions:
     ) -> bool:
         """Whether `box` (pixels of a `size` frame) counts: its centre inside, or with
         `min_overlap`, at least that fraction of its area inside."""
+        import numpy as np  # noqa: PLC0415
+
         mask = self.mask(size)
         width, height = size
         if min_overlap is None:
@@ -137,5 +145,7 @@ class Regions:
 
 def _pixels(points: Polygon, size: tuple[int, int]) -> NDArray[np.int32]:
     """Polygon vertices in pixels: 1.0 maps onto the last pixel row or column."""
+    import numpy as np  # noqa: PLC0415
+
     scale = np.array([size[0] - 1, size[1] - 1], np.float64)
     return np.round(np.array(points, np.float64) * scale).astype(np.int32)

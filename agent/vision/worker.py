@@ -2,7 +2,12 @@
 
 Runs at lower CPU priority in its own process (started with `spawn`, so it shares no
 threads or locks with the daemon). Every message is a small dict; a heartbeat goes out at
-least every `HEARTBEAT_S` so the supervisor can tell a hung child from a quiet one.
+least every `HEARTBEAT_S` so the supervisor can tell a hung child from a quiet one. The
+daemon's requests (snapshots) come on a second pipe and are answered on the first:
+
+    {"type": "snapshot", "id": n, "camera": name | None, "blur": bool}
+    -> {"type": "snapshot", "id": n, "camera", "ts", "faces", "size", "jpeg": bytes}
+       or {"type": "snapshot", "id": n, "error": "..."}
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -19,8 +25,11 @@ from typing import Any
 from agent.errors import AgentError
 from agent.vision import models
 from agent.vision.camera import Frame, Reconnecting, open_camera
-from agent.vision.faces import SPECS, FaceDetector
+from agent.vision.faces import SPECS, Face, FaceDetector
+from agent.vision.motion import MotionConfig, MotionGate
+from agent.vision.regions import Polygon, Regions
 from agent.vision.runtime import Model
+from agent.vision.stills import Stills, face_crops, render
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,10 @@ class CameraSpec:
     source: str
     loop: bool = False
     max_fps: float = 5.0
+    options: dict[str, Any] = field(default_factory=dict)  # picamera2: main_size, lores_size
+    include: tuple[Polygon, ...] = ()
+    exclude: tuple[Polygon, ...] = ()
+    motion: MotionConfig | None = None  # None: detect on every frame
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,11 @@ class VisionSpec:
     face_model: str = "blazeface-full"
     num_threads: int = 1
     nice: int = 10
+    crops: bool = False  # send each face cut out as JPEG with the faces message
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def main(conn: Connection, spec: VisionSpec) -> None:
+def main(conn: Connection, spec: VisionSpec, requests: Connection | None = None) -> None:
     """Child entry point: lower priority, load models, run every camera until the pipe closes."""
     os.nice(spec.nice)
     send = _Sender(conn)
@@ -61,13 +75,21 @@ def main(conn: Connection, spec: VisionSpec) -> None:
         send({"type": "health", "component": "models", "state": "failed", "error": str(exc)})
         raise SystemExit(EXIT_MODEL_FAILED) from exc
     send({"type": "health", "component": "models", "state": "ok", "error": ""})
-    stop = threading.Event()
+    stop, stills, lock = threading.Event(), Stills(), threading.Lock()
+
+    def detect(frame: Frame) -> list[Face]:
+        with lock:  # one interpreter, several cameras: LiteRT is not thread-safe
+            return detector.detect(frame.image)
+
+    shared = _Shared(detect=detect, send=send, stop=stop, stills=stills, crops=spec.crops)
     threads = [
-        threading.Thread(
-            target=_run_camera, args=(c, detector, send, stop), name=f"camera-{c.name}"
-        )
+        threading.Thread(target=_run_camera, args=(c, shared), name=f"camera-{c.name}")
         for c in spec.cameras
     ]
+    if requests is not None:
+        threads.append(
+            threading.Thread(target=_serve, args=(requests, stills, send, stop), name="requests")
+        )
     for thread in threads:
         thread.start()
     try:
@@ -88,34 +110,84 @@ def _face_detector(spec: VisionSpec) -> FaceDetector:
     return FaceDetector(model, SPECS[entry.name])
 
 
-def _run_camera(
-    camera: CameraSpec, detector: FaceDetector, send: _Sender, stop: threading.Event
-) -> None:
+@dataclass(frozen=True)
+class _Shared:
+    """What every camera thread of the child shares."""
+
+    detect: Callable[[Frame], list[Face]]
+    send: _Sender
+    stop: threading.Event
+    stills: Stills
+    crops: bool
+
+
+def _run_camera(camera: CameraSpec, shared: _Shared) -> None:
+    send, stop = shared.send, shared.stop
     try:
         source = Reconnecting(
-            open_camera(camera.name, camera.source, loop=camera.loop),
+            open_camera(camera.name, camera.source, loop=camera.loop, **camera.options),
             stop=stop,
             on_health=lambda h: send({"type": "health", "component": f"camera/{camera.name}", **h}),
         )
+        regions = Regions(camera.include, camera.exclude)
+        gate = None if camera.motion is None else MotionGate(camera.motion, roi=regions)
         interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
         for frame in source.frames():
             started = time.monotonic()
-            send(_faces_message(camera.name, frame, detector))
+            if gate is None or gate.check(frame.image, frame.ts).run:
+                faces = shared.detect(frame)
+                shared.stills.offer(camera.name, frame, faces)  # all, so snapshots blur all
+                counted = _inside(faces, regions, frame)
+                send(_faces_message(camera.name, frame, counted, crops=shared.crops))
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
     except Exception:
         log.exception("camera %s stopped", camera.name)
         stop.set()  # an unexpected error ends the child; the supervisor restarts it clean
 
 
-def _faces_message(camera: str, frame: Frame, detector: FaceDetector) -> dict[str, Any]:
-    faces = detector.detect(frame.image)
-    return {
+def _inside(faces: list[Face], regions: Regions, frame: Frame) -> list[Face]:
+    if not (regions.include or regions.exclude):
+        return faces
+    size = (frame.image.shape[1], frame.image.shape[0])
+    return [face for face in faces if regions.contains(face.box, size)]
+
+
+def _faces_message(camera: str, frame: Frame, faces: list[Face], *, crops: bool) -> dict[str, Any]:
+    message = {
         "type": "faces",
         "camera": camera,
         "ts": frame.ts,
         "seq": frame.seq,
+        "size": [frame.image.shape[1], frame.image.shape[0]],
         "faces": [face.as_dict() for face in faces],
     }
+    if crops and faces:
+        message["crops"] = face_crops(camera, frame, faces)
+    return message
+
+
+def _serve(requests: Connection, stills: Stills, send: _Sender, stop: threading.Event) -> None:
+    """Answer the daemon's requests until it closes its end or the child stops."""
+    while not stop.is_set():
+        try:
+            if not requests.poll(HEARTBEAT_S / 4):
+                continue
+            request = requests.recv()
+        except (EOFError, OSError):
+            return
+        send(_snapshot(request, stills))
+
+
+def _snapshot(request: dict[str, Any], stills: Stills) -> dict[str, Any]:
+    reply = {"type": "snapshot", "id": request.get("id")}
+    try:
+        still = stills.pick(request.get("camera"))
+        jpeg = render(still, blur=bool(request.get("blur", True)))
+    except AgentError as exc:
+        return {**reply, "error": str(exc)}
+    size = [still.frame.full.shape[1], still.frame.full.shape[0]]
+    about = {"camera": still.camera, "ts": still.frame.ts, "faces": len(still.faces)}
+    return {**reply, **about, "size": size, "jpeg": jpeg}
 
 
 class _Sender:

@@ -1,0 +1,329 @@
+"""Sightings: what the vision process reports, turned into events, health and snapshots.
+
+The daemon's side of the vision child (DESIGN §2). The supervisor's callback only enqueues;
+the main loop drains the queue (`tick`) into `face` events (priority 2), reports a child that
+died or hung as a `vision` event (priority 1), and asks for a snapshot when an SOS alarm is
+raised, attaching it when it comes: the alarm never waits for it. Imported only when
+`[vision] enabled`, so the SOS core runs without numpy, OpenCV or LiteRT.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from agent.config import CameraConfig, VisionConfig
+from agent.errors import HardwareError, ModelError
+from agent.events import PRIORITY_DETECTION, PRIORITY_FAULT, Event, Media, utc_timestamp
+from agent.vision import models
+from agent.vision.motion import MotionConfig
+from agent.vision.process import VisionSupervisor
+from agent.vision.worker import CameraSpec, VisionSpec
+
+log = logging.getLogger(__name__)
+
+INBOX_MAX = 1000
+MAX_OUTSTANDING = 4  # snapshot requests in flight: keeps the request pipe far from full
+SNAPSHOT_TIMEOUT_S = 10.0
+ALARM_SNAPSHOT_FOR_S = 60.0  # an alarm's snapshot is asked for (and retried) this long
+RETRY_S = 2.0
+REPEAT_FAULT_S = 3600.0  # the same vision failure is reported again at most this often
+
+Waiter = Future[dict[str, Any]] | str  # a control-socket caller, or the id of an alarm
+
+
+class Store(Protocol):
+    """The outbox as sightings see it."""
+
+    def add(self, event: Event, *, media: Sequence[Media] = ()) -> object: ...
+
+
+def spec_of(vision: VisionConfig, cameras: Sequence[CameraConfig]) -> VisionSpec:
+    """What the vision child needs from `[vision]` and `[[cameras]]`."""
+    return VisionSpec(
+        cameras=tuple(_camera(c) for c in cameras),
+        models_dir=vision.models_dir,
+        face_model=vision.face_model,
+        num_threads=vision.num_threads,
+        nice=vision.nice,
+        crops=vision.faces == "crops",
+    )
+
+
+def _camera(camera: CameraConfig) -> CameraSpec:
+    sizes = {"main_size": camera.main_size, "lores_size": camera.lores_size}
+    motion = MotionConfig(
+        threshold=camera.motion_threshold,
+        pixel_delta=camera.motion_pixel_delta,
+        hold_frames=camera.motion_hold_frames,
+        force_every_s=camera.motion_force_every_s,
+    )
+    return CameraSpec(
+        name=camera.name,
+        source=camera.source,
+        loop=camera.loop,
+        max_fps=camera.max_fps,
+        options={key: value for key, value in sizes.items() if value is not None},
+        include=camera.include,
+        exclude=camera.exclude,
+        motion=motion if camera.motion else None,
+    )
+
+
+class Sightings:
+    """The vision process as the daemon sees it: face events, health, snapshots."""
+
+    def __init__(
+        self,
+        *,
+        vision: VisionConfig,
+        cameras: Sequence[CameraConfig],
+        store: Store,
+        alarm: Callable[[], dict[str, Any]],
+        attach: Callable[[str, Sequence[Media]], None],
+        supervisor: Callable[..., VisionSupervisor] = VisionSupervisor,
+    ) -> None:
+        self.vision = vision
+        self.cameras = [camera.name for camera in cameras]
+        self._store = store
+        self._alarm = alarm
+        self._attach = attach
+        self._inbox: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=INBOX_MAX)
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[float, Waiter]] = {}
+        self._next_id = 0
+        self._last_sent: dict[str, tuple[int, float]] = {}  # camera: (faces, when)
+        self._reported: tuple[int, str, float] = (0, "", 0.0)  # restarts, error, when
+        self._watched: tuple[str | None, float, bool] = (None, 0.0, True)  # id, since, done
+        self._retry_at = 0.0
+        self.dropped = 0
+        self.supervisor = supervisor(
+            spec_of(vision, cameras), on_message=self._enqueue, hang_s=vision.hang_s
+        )
+
+    # --- lifecycle (the composition root) ------------------------------------------------
+
+    def start(self) -> None:
+        """Start supervising the vision child (after the alarm has resumed a latched alarm:
+        a resumed alarm already had its chance at a snapshot)."""
+        self._watched = (_alarm_id(self._alarm()), 0.0, True)
+        self.supervisor.start()
+
+    def close(self) -> None:
+        """Stop the child and the supervising thread."""
+        self.supervisor.close()
+
+    def alive(self) -> bool:
+        """Whether the supervising thread runs (the child itself may be restarting)."""
+        return self.supervisor.alive()
+
+    def _enqueue(self, message: dict[str, Any]) -> None:
+        """The supervisor's callback: enqueue and return, never block."""
+        try:
+            self._inbox.put_nowait(message)
+        except queue.Full:
+            self.dropped += 1
+
+    # --- the main loop ----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Drain the child's messages, report restarts, and watch for a new alarm."""
+        while True:
+            try:
+                message = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if message.get("type") == "faces":
+                self._faces(message)
+            elif message.get("type") == "snapshot":
+                self._snapshot_arrived(message)
+        self._report_restart()
+        self._expire()
+        self._watch_alarm()
+
+    def _faces(self, message: dict[str, Any]) -> None:
+        mode, floor = self.vision.faces, self.vision.min_face_quality
+        if mode == "none":
+            return
+        kept = [
+            (face, crop)
+            for face, crop in zip(message["faces"], _crops(message), strict=True)
+            if face["quality"]["overall"] >= floor
+        ]
+        camera, now = str(message["camera"]), time.monotonic()
+        count, when = self._last_sent.get(camera, (0, 0.0))
+        if len(kept) == count and (not kept or now - when < self.vision.face_event_s):
+            return  # same count as last sent: one event per `face_event_s` while present
+        self._last_sent[camera] = (len(kept), now)
+        faces = [_face(face, mode, i, crop is not None) for i, (face, crop) in enumerate(kept)]
+        media = [Media(f"face-{i}.jpg", crop) for i, (_, crop) in enumerate(kept) if crop]
+        data = {"camera": camera, "frame_ts": utc_timestamp(message["ts"]), "count": len(kept)}
+        if mode == "crops":
+            data["frame_size"] = message["size"]
+        event = Event(kind="face", priority=PRIORITY_DETECTION, data={**data, "faces": faces})
+        self._store.add(event, media=media)
+
+    def _report_restart(self) -> None:
+        health = self.supervisor.health()
+        restarts, error = health["restarts"], health["error"]
+        seen, last_error, when = self._reported
+        if restarts == seen:
+            return
+        now = time.monotonic()
+        report = error != last_error or now - when >= REPEAT_FAULT_S
+        self._reported = (restarts, error, now if report else when)
+        if not report:
+            return  # the same failure again: counted in status, not sent every minute
+        data = {"problem": "vision process restarted", "error": error, "restarts": restarts}
+        data["last_exit"] = health["last_exit"]
+        self._store.add(Event(kind="vision", priority=PRIORITY_FAULT, data=data))
+
+    # --- snapshots ----------------------------------------------------------------------------
+
+    def snapshot(self, camera: str | None, timeout: float = SNAPSHOT_TIMEOUT_S) -> dict[str, Any]:
+        """A JPEG from the running camera (a control-socket thread waits here, not the loop)."""
+        if camera is not None and camera not in self.cameras:
+            raise HardwareError(f"no camera {camera!r} (configured: {self.cameras})")
+        waiter: Future[dict[str, Any]] = Future()
+        if not self._ask(camera, waiter):
+            raise HardwareError(f"the vision process is not running ({self._why()})")
+        try:
+            reply = waiter.result(timeout)
+        except TimeoutError:
+            raise HardwareError(f"no snapshot from the vision process in {timeout:g} s") from None
+        if "error" in reply:
+            raise HardwareError(str(reply["error"]))
+        return reply
+
+    def _ask(self, camera: str | None, waiter: Waiter) -> bool:
+        with self._lock:
+            if len(self._pending) >= MAX_OUTSTANDING:
+                return False
+            self._next_id += 1
+            request_id = self._next_id
+            self._pending[request_id] = (time.monotonic() + SNAPSHOT_TIMEOUT_S, waiter)
+        blur = self.vision.blur_faces_in_snapshots
+        request = {"type": "snapshot", "id": request_id, "camera": camera, "blur": blur}
+        if self.supervisor.request(request):
+            return True
+        with self._lock:
+            self._pending.pop(request_id, None)
+        return False
+
+    def _snapshot_arrived(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            _, waiter = self._pending.pop(message.get("id", -1), (0.0, None))
+        if isinstance(waiter, Future):
+            waiter.set_result(message)
+        elif isinstance(waiter, str) and "jpeg" in message:
+            self._attach(waiter, [Media("snapshot.jpg", message["jpeg"])])
+            self._watched = (waiter, self._watched[1], True)
+            log.info("snapshot from camera %s attached to alarm %s", message["camera"], waiter)
+        elif isinstance(waiter, str):
+            log.warning("no snapshot for alarm %s yet: %s", waiter, message.get("error"))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for request_id in [i for i, (due, _) in self._pending.items() if due < now]:
+                del self._pending[request_id]  # a hung or restarted child never answers
+
+    def _watch_alarm(self) -> None:
+        """Ask for a snapshot once per new alarm, retrying while the child cannot answer."""
+        alarm_id, since, done = self._watched
+        now = time.monotonic()
+        current = _alarm_id(self._alarm())
+        if current is not None and current != alarm_id:
+            alarm_id, since, done = self._watched = (current, now, False)
+        if alarm_id is None or done or now - since > ALARM_SNAPSHOT_FOR_S or now < self._retry_at:
+            return
+        with self._lock:
+            asked = alarm_id in (waiter for _, waiter in self._pending.values())
+        if not asked and not self._ask(None, alarm_id):
+            self._retry_at = now + RETRY_S
+
+    # --- health (status, telemetry, selftest) ------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The vision device for status and telemetry; `up` and `condition` feed its health."""
+        health = self.supervisor.health()
+        problem = self._problem(health)
+        return {
+            "up": problem is None,
+            "condition": "ok" if problem is None else problem[0],
+            "last_down_reason": None if problem is None else problem[1],
+            "faces": self.vision.faces,
+            "dropped": self.dropped,
+            **health,
+        }
+
+    def checks(self) -> dict[str, tuple[bool, str]]:
+        """The vision part of `selftest`: the process, the model files, every camera."""
+        health = self.supervisor.health()
+        components = health["components"]
+        results = {"vision": (health["state"] == "running", self._why())}
+        results["models"] = self._models_check(components.get("models"))
+        for name in self.cameras:
+            camera = components.get(f"camera/{name}") or {"state": "no frame yet", "error": ""}
+            ok = camera["state"] == "ok"
+            detail = f"{camera.get('frames', 0)} frames" if ok else camera["error"]
+            results[f"camera/{name}"] = (ok, detail or str(camera["state"]))
+        return results
+
+    def _models_check(self, loaded: dict[str, Any] | None) -> tuple[bool, str]:
+        try:
+            entry = models.find(models.load_manifest(), self.vision.face_model)
+        except ModelError as exc:
+            return False, str(exc)
+        (check,) = models.verify([entry], self.vision.models_dir)
+        if not check.ok:
+            return False, check.detail
+        if loaded is None or loaded.get("state") != "ok":
+            problem = "not loaded yet" if loaded is None else loaded.get("error")
+            return False, f"{entry.name}: sha256 ok, but the vision process: {problem}"
+        return True, f"{entry.name}: sha256 ok, loaded and run once by the vision process"
+
+    def _problem(self, health: dict[str, Any]) -> tuple[str, str] | None:
+        components = health["components"]
+        loaded = components.get("models", {})
+        if loaded.get("state") == "failed":  # until a fixed model loads: not a passing glitch
+            return "failed", str(loaded.get("error"))
+        if health["state"] == "failed":
+            return "failed", self._why()
+        if health["state"] != "running":
+            return "degraded", self._why()
+        for name in self.cameras:
+            camera = components.get(f"camera/{name}", {})
+            if camera.get("state", "ok") not in ("ok", "starting"):
+                return "degraded", f"camera {name}: {camera.get('error') or camera['state']}"
+        return None
+
+    def _why(self) -> str:
+        health = self.supervisor.health()
+        if health["state"] == "running":
+            return f"running, pid {health['pid']}, {health['restarts']} restart(s)"
+        return f"{health['state']}: {health['error'] or 'no error'}"
+
+
+def _alarm_id(state: dict[str, Any]) -> str | None:
+    return str(state["id"]) if state.get("active") else None
+
+
+def _crops(message: dict[str, Any]) -> list[bytes | None]:
+    crops: list[bytes | None] = list(message.get("crops") or [])
+    return crops + [None] * (len(message["faces"]) - len(crops))
+
+
+def _face(face: dict[str, Any], mode: str, index: int, cropped: bool) -> dict[str, Any]:
+    """One face of a `face` event: `counts` carries no box (where someone stands stays local)."""
+    kept = {"score": face["score"], "quality": face["quality"]}
+    if mode == "crops":
+        kept = {"box": face["box"], **kept}
+    if cropped:
+        kept["crop"] = f"face-{index}.jpg"
+    return kept
