@@ -6,28 +6,23 @@ things start and stop. Nothing else imports sideways.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import logging
-import os
 import queue
-import re
-import shutil
 import signal
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from agent import __version__, config, systemd
+from agent import __version__, config, handlers, systemd
 from agent.control import ControlServer
 from agent.control_room import ControlRoom, document_of, sos_timing, start_config
-from agent.errors import CommandError, StorageError
-from agent.events import PRIORITY_FAULT, Event, clock_synchronised
+from agent.errors import StorageError
+from agent.events import PRIORITY_FAULT, Event
 from agent.gpio import Pins
 from agent.mcu import Mcu
 from agent.outbox import Outbox
@@ -44,7 +39,6 @@ TICK_S = 1.0
 PURGE_EVERY_S = 3600.0
 STATUS_EVERY_S = 10.0
 EXIT_THREAD_DIED = 70  # EX_SOFTWARE: Restart=always starts a clean process
-KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # an event kind is a topic level
 
 
 def run(cfg: config.Config, *, local: dict[str, Any] | None = None) -> int:
@@ -98,7 +92,7 @@ class Agent:
         self.vision = self._build_vision() if cfg.vision.enabled else None
         self.publisher = self._publisher(cfg.mqtt)
         self.control = ControlServer(
-            path=cfg.control.socket, group=cfg.control.group, handlers=self._control_handlers()
+            path=cfg.control.socket, group=cfg.control.group, handlers=handlers.table(self)
         )
         self.room = ControlRoom(agent=self, local=local)
 
@@ -237,58 +231,9 @@ class Agent:
 
     # --- the control socket ------------------------------------------------------------------
 
-    def _control_handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        return {
-            "status": lambda args: self.status(),
-            "sos_test": lambda args: self.sos.test(_text(args, "by", "technician")),
-            "sos_reset": lambda args: self.sos.reset(
-                args.get("id"), _text(args, "by", "technician"), "technician"
-            ),
-            "sim_press": self._sim_press,
-            "config_rollback": lambda args: self.room.rollback(args),
-            "mcu_status": lambda args: self._need_mcu().status(),
-            "mcu_set": lambda args: self._need_mcu().outputs.set(args),
-            "sim_events": self._sim_events,
-            "selftest": lambda args: self.room.telemetry.selftest(),
-            "camera_snapshot": self._camera_snapshot,
-        }
-
     def status(self) -> dict[str, Any]:
         """Everything `edge-agent status` shows."""
-        disk = shutil.disk_usage(self.cfg.storage.dir)
-        return {
-            "device": self.cfg.device.id,
-            "site": self.cfg.device.site,
-            "prefix": self.cfg.prefix,
-            "version": __version__,
-            "boot": self.outbox.boot,
-            "pid": os.getpid(),
-            "hostname": socket.gethostname(),
-            "uptime_s": round(time.time() - self.started, 1),
-            "broker": {
-                "host": self.cfg.mqtt.host,
-                "port": self.cfg.mqtt.port,
-                **self.publisher.link(),
-            },
-            "outbox": self.outbox.stats().to_dict(),
-            "sos": self.sos.state(),
-            "mcu": self.mcu.status() if self.mcu is not None else None,
-            "vision": self.vision.health() if self.vision is not None else None,
-            "gpio": {
-                "pin_factory": self.cfg.gpio.pin_factory,
-                "button_pin": self.cfg.sos.pin,
-                "pressed": self.pins.is_pressed(),
-                "indicators": self.pins.indicators(),
-            },
-            "clock_synced": clock_synchronised(),
-            "disk": {
-                "path": str(self.cfg.storage.dir),
-                "free_bytes": disk.free,
-                "total_bytes": disk.total,
-            },
-            "threads": self.threads(),
-            "remote": self.room.status(),
-        }
+        return handlers.status(self)
 
     def threads(self) -> dict[str, bool]:
         """Whether each thread is alive."""
@@ -313,56 +258,11 @@ class Agent:
         checks = {} if self.mcu is None else {"mcu": self.mcu.check()}
         return checks if self.vision is None else {**checks, **self.vision.checks()}
 
-    def _need_mcu(self) -> Mcu:
-        if self.mcu is None:
-            raise CommandError("no MCU on this device: [mcu] port is not set")
-        return self.mcu
-
-    def _camera_snapshot(self, args: dict[str, Any]) -> dict[str, Any]:
-        if self.vision is None:
-            raise CommandError("vision is off on this device: [vision] enabled = false")
-        camera = None if args.get("camera") is None else _text(args, "camera", "")
-        reply = self.vision.snapshot(camera)
-        about = {key: reply[key] for key in ("camera", "ts", "faces", "size")}
-        return {**about, "jpeg": base64.b64encode(reply["jpeg"]).decode()}
-
     def _status_line(self) -> str:
         link = "online" if self.publisher.link().get("connected") else "offline"
         stats = self.outbox.stats().to_dict()
         alarm = "ALARM" if self.sos.state()["active"] else "idle"
         return f"broker {link}, {stats.get('pending', 0)} pending, SOS {alarm}"
-
-    def _sim_press(self, args: dict[str, Any]) -> dict[str, Any]:
-        hold = args.get("hold", 0.2)
-        if not isinstance(hold, int | float) or not 0 < hold <= 30:
-            raise CommandError(f"hold must be a number of seconds in (0, 30], got {hold!r}")
-        edge = self.pins.simulate_press(float(hold))
-        return {"pressed_s": hold, "pin": self.cfg.sos.pin, "edge_monotonic": edge}
-
-    def _sim_events(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Store synthetic events (simulation only): demos and black-box tests."""
-        if self.cfg.gpio.pin_factory != "mock":
-            raise CommandError("sim events needs gpio.pin_factory = 'mock'")
-        count, priority = args.get("count", 1), args.get("priority", 2)
-        kind = _text(args, "kind", "sim")
-        if not KIND.match(kind):
-            raise CommandError(f"kind must match {KIND.pattern}, got {kind!r}")
-        if not isinstance(count, int) or not 1 <= count <= 100_000:
-            raise CommandError(f"count must be an integer in 1..100000, got {count!r}")
-        if not isinstance(priority, int) or not 1 <= priority <= 3:
-            raise CommandError(f"priority must be 1, 2 or 3, got {priority!r}")
-        ids = [
-            self.outbox.add(Event(kind=kind, priority=priority, data={"n": n})).id
-            for n in range(count)
-        ]
-        return {"ids": ids}
-
-
-def _text(args: dict[str, Any], key: str, default: str) -> str:
-    value = args.get(key, default)
-    if not isinstance(value, str) or not 0 < len(value) <= 128 or not value.isprintable():
-        raise CommandError(f"{key} must be a printable string of 1..128 characters")
-    return value
 
 
 @contextlib.contextmanager

@@ -67,24 +67,50 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return merged
 
 
-def disallowed(layer: dict[str, Any], allow: tuple[str, ...]) -> list[str]:
-    """One error line per key of `layer` outside the allow-list."""
+def disallowed(
+    layer: dict[str, Any], allow: tuple[str, ...], local: dict[str, Any] | None = None
+) -> list[str]:
+    """One error line per key of `layer` outside the allow-list (`local`: the file's document)."""
     permitted = ", ".join(allow) or "nothing"
     return [
         f"{key}: not changeable remotely (remote.allow: {permitted})"
-        for key in _leaf_keys(layer)
+        for key in _leaf_keys(layer, local or {})
         if not _allowed(key, allow)
     ]
 
 
-def _leaf_keys(layer: dict[str, Any]) -> list[str]:
+def _leaf_keys(layer: dict[str, Any], local: dict[str, Any]) -> list[str]:
     keys: list[str] = []
     for section, value in layer.items():
         if isinstance(value, dict) and value:
             keys.extend(f"{section}.{key}" for key in value)
+        elif _is_tables(value):
+            keys.extend(_changed_in_tables(str(section), value, local.get(section)))
         else:
             keys.append(str(section))
     return keys
+
+
+def _is_tables(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _changed_in_tables(section: str, tables: list[dict[str, Any]], before: Any) -> list[str]:
+    # An array of tables ([[cameras]]) replaces the local one whole, so it restates every
+    # table: name only the keys that differ from the local table of the same name. Adding,
+    # removing or renaming a table changes the array itself.
+    old = {t.get("name"): t for t in before} if _is_tables(before) else {}
+    new = {t.get("name"): t for t in tables}
+    if len(new) != len(tables) or new.keys() != old.keys():
+        return [section]
+    return sorted(
+        {
+            f"{section}.{key}"
+            for name, table in new.items()
+            for key in table.keys() | old[name].keys()
+            if table.get(key) != old[name].get(key)
+        }
+    )
 
 
 def _allowed(key: str, allow: tuple[str, ...]) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -34,6 +33,7 @@ from agent.link import (
     Signal,
     Will,
 )
+from agent.reconnect import Reconnect
 from agent.window import Entry, Message, Row, Window
 
 __all__ = ["Incoming", "Outbox", "Publisher", "Row"]
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 
 STOPPED_ACK_S = 2.0  # a clean stop waits this long for the PUBACK of the "stopped" status
 TURN_S = 1.0  # the thread looks at deadlines and held rows at least this often
-# Backoff starts afresh only after a connection this long: a broker that accepts and drops
-# at once (a second device with the same client id) must not be hammered at the minimum.
-STABLE_S = 10.0
 JSON = "application/json"
 
 
@@ -113,9 +110,11 @@ class Publisher:
         # Everything below belongs to the publisher thread.
         self._link: Link | None = None
         self._connected = False
-        self._deadline = 0.0  # next connect attempt, or the CONNACK deadline while connecting
-        self._delay = config.reconnect_min_s
-        self._up_since = 0.0
+        self._reconnect = Reconnect(
+            min_s=config.reconnect_min_s,
+            max_s=config.reconnect_max_s,
+            connect_timeout_s=config.connect_timeout_s,
+        )
         self._window = Window(
             min_backoff_s=config.reconnect_min_s, max_backoff_s=config.reconnect_max_s
         )
@@ -190,10 +189,10 @@ class Publisher:
     def _wait(self) -> float:
         if self._connected:
             return TURN_S
-        return max(0.0, min(TURN_S, self._deadline - time.monotonic()))
+        return max(0.0, min(TURN_S, self._reconnect.remaining()))
 
     def _maintain(self) -> None:
-        due = time.monotonic() >= self._deadline
+        due = self._reconnect.due()
         if self._link is None and due:
             self._open()
         elif self._link is not None and not self._connected and due:
@@ -239,7 +238,7 @@ class Publisher:
             self._retry_later(str(exc))
             return
         self._link = link
-        self._deadline = time.monotonic() + self._config.connect_timeout_s
+        self._reconnect.connecting()
         link.open()
 
     def _on_connected(self, signal: Connected) -> None:
@@ -247,7 +246,8 @@ class Publisher:
             self._lose(signal.error)
             return
         assert self._link is not None  # signals come only from the current link
-        self._connected, self._up_since = True, time.monotonic()
+        self._connected = True
+        self._reconnect.connected()
         self._unreachable.clear()
         self._refused.clear()
         log.info("connected to %s:%d", self._config.host, self._config.port)
@@ -264,8 +264,8 @@ class Publisher:
 
     def _lose(self, error: str) -> None:
         """Discard the link and its in-RAM queue; rows not yet acknowledged stay pending."""
-        if self._connected and time.monotonic() - self._up_since >= STABLE_S:
-            self._delay = self._config.reconnect_min_s
+        if self._connected:
+            self._reconnect.lost()
         self._close()
         self._window.close()
         self._retry_later(error)
@@ -284,9 +284,7 @@ class Publisher:
         self._unreachable.report(f"{self._config.host}:{self._config.port}: {error}")
         with self._lock:
             self._stats.last_error = error
-        # Jitter keeps a fleet that lost the same broker from reconnecting in lockstep.
-        self._deadline = time.monotonic() + self._delay * random.uniform(0.5, 1.0)
-        self._delay = min(self._delay * 2, self._config.reconnect_max_s)
+        self._reconnect.later()
 
     def _on_acked(self, signal: Acked) -> None:
         entry = self._window.ack(signal.mid, refused=signal.error is not None)

@@ -96,7 +96,7 @@ class Rollout:
         if parsed.version <= self._highest:
             message = f"version: {parsed.version} is not newer than {self._highest}"
             return self.refuse(parsed.version, [message])
-        problems = desired.disallowed(parsed.config, self.allow)
+        problems = desired.disallowed(parsed.config, self.allow, self._local)
         if problems:
             return self.refuse(parsed.version, problems)
         try:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from agent import host
 from agent.events import PRIORITY_TELEMETRY, Event, clock_synchronised, utc_timestamp
-from agent.outbox_reader import QueueStats
+from agent.outbox import QueueStats
 
 HEALTH_STATES = ("ok", "degraded", "failed")
 # A component's state and, when not ok, why.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import config
+from agent import config, desired
 from agent.cli import main
 from agent.errors import ConfigError
 
@@ -142,3 +142,29 @@ def test_config_show_masks_secrets(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert "hunter2" not in out
     assert config.MASK in out
+
+
+CAMERA = '[[cameras]]\nname = "gate"\nsource = "rtsp://viewer:secret@10.0.0.9/1"\n'
+
+
+def test_default_remote_allow_list_takes_detection_tuning_but_not_paths_or_sources(
+    tmp_path: Path,
+) -> None:
+    local = config.read_document(write(tmp_path, CAMERA))
+    allow = config.validate(local).remote.allow
+    camera = dict(local["cameras"][0])
+    tuned = {
+        "vision": {"min_face_quality": 0.4, "face_event_s": 10.0},
+        "cameras": [{**camera, "max_fps": 2.0, "motion": True}],
+    }
+    assert desired.disallowed(tuned, allow, local) == []
+    config.validate(desired.merge_patch(local, tuned))  # and the result is a valid config
+    moved = {
+        "vision": {"models_dir": "/tmp/models"},
+        "cameras": [{**camera, "source": "rtsp://attacker/1"}],
+    }
+    rejected = desired.disallowed(moved, allow, local)
+    assert [line.split(":")[0] for line in rejected] == ["vision.models_dir", "cameras.source"]
+    assert all("not changeable remotely" in line for line in rejected)
+    added = {"cameras": [camera, {"name": "yard", "source": "picamera2"}]}
+    assert [line.split(":")[0] for line in desired.disallowed(added, allow, local)] == ["cameras"]

@@ -15,7 +15,7 @@ import pytest
 from agent.errors import StorageError
 from agent.events import MEDIA_MAX_BYTES, Event, Media
 from agent.outbox import Outbox
-from agent.outbox_quota import choose_victims
+from agent.outbox.quota import choose_victims
 from tests.snapshots import jpeg
 
 BIG = 50_000_000

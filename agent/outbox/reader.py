@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.audit import AuditEntry
 from agent.errors import StorageError
-from agent.outbox_schema import check_version, connect_readonly
+from agent.outbox.schema import check_version, connect_readonly
 
 # Media rows count as kind `media` at their own priority (one below their event's).
 _PENDING_GROUPS = """

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import StorageError
-from agent.outbox_watermark import Watermark
+from agent.outbox.watermark import Watermark
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,16 @@ eviction is reported like any other. Never an SOS event, delivered or not.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.events import PRIORITY_FAULT, PRIORITY_SOS, PRIORITY_TELEMETRY, Event
+from agent.outbox.writer import Counters
+
+log = logging.getLogger(__name__)
 
 # Over quota, evict this far below it, so eviction (and its report) comes in batches
 # instead of once per event on a full disk; capped so one batch holds the lock briefly
@@ -41,6 +45,39 @@ class Victim:
     kind: str  # the event's kind, or "media"
     size: int
     media: bool = False
+
+
+class Quota:
+    """Keeps the stored bytes under `max_bytes` by evicting rows, inside the caller's commit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._warned = False
+
+    def enforce(self, db: sqlite3.Connection, counters: Counters) -> Event | None:
+        """Evict down to the quota and update `counters`; the report to store, if any."""
+        victims = choose_victims(db, stored_bytes=counters.bytes, max_bytes=self.max_bytes)
+        if not victims:
+            self._warn_only_sos_left(counters.bytes)
+            return None
+        evict(db, victims)
+        counters.bytes -= freed(victims)
+        counters.evicted += len(victims)
+        self._warned = False
+        report = eviction_report(victims)
+        log.warning("outbox over quota: evicted %s", report.data)
+        return report
+
+    def _warn_only_sos_left(self, stored_bytes: int) -> None:
+        # Repeats on every add while the quota is full of SOS: warn once, then debug.
+        level = logging.DEBUG if self._warned else logging.WARNING
+        log.log(
+            level,
+            "outbox over quota (%d of %d bytes) with only SOS left",
+            stored_bytes,
+            self.max_bytes,
+        )
+        self._warned = True
 
 
 def choose_victims(db: sqlite3.Connection, *, stored_bytes: int, max_bytes: int) -> list[Victim]:

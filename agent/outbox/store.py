@@ -1,17 +1,7 @@
-"""The outbox: the SQLite store of record that every event enters before anything reacts.
+"""The outbox writer: `Outbox` stores events durably and hands them out by (priority, seq).
 
-Producers call `add()`; the publisher reads `pending()` by (priority, seq), publishes, and
-calls `mark_delivered()` on PUBACK. Media (snapshots, crops) are stored with their event and
-sent after it (see `outbox_media`). One writer connection, shared by all threads behind a
-lock (two writer connections measured 230-330 ms busy stalls).
-
-Durability: events of priority 0-1 (SOS, faults) commit with `synchronous=FULL`, so the
-WAL is fsynced before `add()` returns and the row survives a power cut. Priority 2-3
-(detections, telemetry) commit with NORMAL: they survive a crash of the process, but a
-power cut may lose the last ones not yet fsynced (by the next FULL commit or checkpoint,
-which also makes every earlier NORMAL commit durable). An SD card takes milliseconds per
-fsync, which plate bursts would otherwise pay per event. Seq never repeats even then: see
-`outbox_watermark`.
+One writer connection, shared by all threads behind a lock (two writer connections measured
+230-330 ms busy stalls); reads go through a read-only `OutboxReader` beside it.
 """
 
 from __future__ import annotations
@@ -21,30 +11,22 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agent import events, outbox_media
+from agent import events
 from agent.audit import AuditEntry
 from agent.errors import StorageError
 from agent.events import PRIORITY_FAULT, Event, Media
-from agent.outbox_quota import choose_victims, evict, eviction_report, freed
-from agent.outbox_reader import OutboxReader, PendingCount, QueueStats, Record, open_readonly
-from agent.outbox_schema import open_writer
-from agent.outbox_watermark import SeqLease, Watermark, read_watermark
-
-__all__ = [
-    "Outbox",
-    "OutboxReader",
-    "PendingCount",
-    "QueueStats",
-    "Record",
-    "Stored",
-    "open_readonly",
-]
+from agent.outbox import media as outbox_media
+from agent.outbox.quota import Quota
+from agent.outbox.reader import OutboxReader, QueueStats, Record, open_readonly
+from agent.outbox.schema import open_writer
+from agent.outbox.watermark import SeqLease, Watermark, read_watermark
+from agent.outbox.writer import SAVE_META, Writer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +38,6 @@ _DELIVER = "UPDATE events SET delivered_at = ? WHERE id = ? AND delivered_at IS 
 _PURGE = """DELETE FROM events WHERE seq IN (SELECT seq FROM events
     WHERE delivered_at IS NOT NULL AND delivered_at < ? ORDER BY delivered_at LIMIT ?)
     RETURNING length(payload)"""
-_SAVE_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _SET_STATE = "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)"
 _DELETE_STATE = "DELETE FROM state WHERE key = ?"
 _AUDIT = "INSERT OR IGNORE INTO audit (cmd_id, name, by, issuer, digest, received_at, ok, reply) \
@@ -97,20 +78,18 @@ class Outbox:
         clock: Callable[[], float],
     ) -> None:
         self._db = db
+        self._writer = Writer(db, path=path)
+        self._counts = self._writer.counters
         self._path = path
         self._device, self._site = identity
-        self._max_bytes = max_bytes
+        self._quota = Quota(max_bytes)
         self._retention_s = retention_s
         self._on_added = on_added
         self._clock = clock
         self._lock = threading.Lock()
-        self._sync: str | None = None
-        self._boot = self._seq = self._bytes = self._evicted = 0
         self._lease = SeqLease(path, boot=0)
-        self._saved: dict[str, int] = {}
         self._recovered_from: Path | None = None
         self._reader: OutboxReader | None = None
-        self._quota_warned = False
         self._closed = False
 
     @classmethod
@@ -147,7 +126,7 @@ class Outbox:
     @property
     def boot(self) -> int:
         """This start's boot counter (1 on the first start)."""
-        return self._boot
+        return self._counts.boot
 
     @property
     def recovered_from(self) -> Path | None:
@@ -165,10 +144,10 @@ class Outbox:
         size = sum(len(item.content) for item in media)
         with self._lock:
             stored = self._stamp(event)
-            over = self._bytes + len(stored.payload) + size > self._max_bytes
+            over = self._counts.bytes + len(stored.payload) + size > self._quota.max_bytes
             with self._transaction(full=event.priority <= PRIORITY_FAULT or over):
                 self._insert(stored)
-                self._bytes += outbox_media.insert(
+                self._counts.bytes += outbox_media.insert(
                     self._db, event, stored.seq, media, self._clock()
                 )
                 self._db.executemany(_SET_STATE, [(k, v) for k, v in changes if v is not None])
@@ -204,7 +183,7 @@ class Outbox:
             size = outbox_media.drop(self._db, row_id)
             if size is None:  # evicted meanwhile: already reported
                 return
-            self._bytes -= size
+            self._counts.bytes -= size
             report = outbox_media.drop_report(row_id, size, reason)
             log.warning("dropped media %s (%d bytes): %s", row_id, size, reason)
             self._insert(self._stamp(report))
@@ -270,11 +249,11 @@ class Outbox:
                 # A FULL commit fsyncs the WAL, and with it every earlier NORMAL commit:
                 # only then may the mark drop from the lease to the exact seq.
                 with self._transaction(full=True):
-                    self._db.execute(_SAVE_META, ("closed_at", int(self._clock())))
+                    self._db.execute(SAVE_META, ("closed_at", int(self._clock())))
             finally:
                 self._closed = True
                 self._db.close()
-            self._lease.settle(self._seq)
+            self._lease.settle(self._counts.seq)
 
     def __enter__(self) -> Outbox:
         return self
@@ -287,7 +266,7 @@ class Outbox:
         while True:
             with self._lock, self._transaction(full=False):
                 sizes = self._db.execute(query, (cutoff, _PURGE_BATCH)).fetchall()
-                self._bytes -= sum(size for (size,) in sizes)
+                self._counts.bytes -= sum(size for (size,) in sizes)
             purged += len(sizes)
             if len(sizes) < _PURGE_BATCH:
                 return purged
@@ -295,17 +274,18 @@ class Outbox:
     def _start(self, salvaged: Watermark) -> None:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         mark = read_watermark(self._path)
-        self._boot = max(meta.get("boot", 0), mark.boot, salvaged.boot) + 1
-        self._seq = max(meta.get("seq", 0), mark.seq, salvaged.seq)
-        self._evicted = meta.get("evicted", 0)
+        counts = self._counts
+        counts.boot = max(meta.get("boot", 0), mark.boot, salvaged.boot) + 1
+        counts.seq = max(meta.get("seq", 0), mark.seq, salvaged.seq)
+        counts.evicted = meta.get("evicted", 0)
         # Recounted at each start so the running total cannot drift.
         count = "SELECT total(length(payload)) FROM events"
-        self._bytes = sum(
+        counts.bytes = sum(
             int(self._db.execute(q).fetchone()[0]) for q in (count, outbox_media.BYTES)
         )
-        self._lease = SeqLease(self._path, boot=self._boot)
+        self._lease = SeqLease(self._path, boot=counts.boot)
         try:
-            self._lease.start(self._seq)
+            self._lease.start(counts.seq)
         except OSError as exc:
             raise StorageError(f"cannot write {self._lease.path}: {exc}") from exc
         with self._lock, self._transaction(full=True):
@@ -324,80 +304,28 @@ class Outbox:
             raise StorageError(f"outbox {self._path} is closed")
 
     def _stamp(self, event: Event) -> Stored:
-        seq = self._seq + 1
-        body = event.payload(device=self._device, site=self._site, boot=self._boot, seq=seq)
+        seq = self._counts.seq + 1
+        body = event.payload(device=self._device, site=self._site, boot=self._counts.boot, seq=seq)
         return Stored(event.id, event.kind, event.priority, seq, events.encode(body))
 
     def _insert(self, stored: Stored) -> None:
         self._lease.cover(stored.seq)  # before the commit shows the seq to the publisher
         row = (stored.seq, stored.id, stored.kind, stored.priority, stored.payload)
         self._db.execute(_INSERT, (*row, self._clock()))
-        self._seq = stored.seq
-        self._bytes += len(stored.payload)
+        self._counts.seq = stored.seq
+        self._counts.bytes += len(stored.payload)
 
-    @contextmanager
-    def _transaction(self, *, full: bool) -> Iterator[None]:
-        # The caller holds the lock. In-memory counters change as the body runs; a rollback
-        # reloads them from the meta table, which commits with them.
+    def _transaction(self, *, full: bool) -> AbstractContextManager[None]:
+        # The caller holds the lock.
         self._check_open()
-        try:
-            self._use_sync("FULL" if full else "NORMAL")
-            self._db.execute("BEGIN IMMEDIATE")
-            yield
-            self._save_counters()
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._abort()
-            raise StorageError(f"cannot write outbox {self._path}: {exc}") from exc
-        except BaseException:
-            self._abort()
-            raise
-
-    def _use_sync(self, level: str) -> None:
-        if level != self._sync:  # the pragma costs a statement; switch only on change
-            self._db.execute(f"PRAGMA synchronous={level}")
-            self._sync = level
-
-    def _save_counters(self) -> None:
-        counters = {"boot": self._boot, "seq": self._seq, "bytes": self._bytes}
-        counters["evicted"] = self._evicted
-        changed = [(k, v) for k, v in counters.items() if self._saved.get(k) != v]
-        self._db.executemany(_SAVE_META, changed)
-        self._saved = counters
-
-    def _abort(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        self._seq, self._bytes = meta.get("seq", 0), meta.get("bytes", 0)
-        self._evicted = meta.get("evicted", 0)
-        self._saved = meta
+        return self._writer.transaction(full=full)
 
     def _enforce_quota(self) -> None:
-        victims = choose_victims(self._db, stored_bytes=self._bytes, max_bytes=self._max_bytes)
-        if not victims:
-            self._warn_only_sos_left()
-            return
-        evict(self._db, victims)
-        self._bytes -= freed(victims)
-        self._evicted += len(victims)
-        self._quota_warned = False
-        report = eviction_report(victims)
-        log.warning("outbox over quota: evicted %s", report.data)
-        # Inserted straight, not through add(): it was not a candidate in this round and
-        # cannot start another.
-        self._insert(self._stamp(report))
-
-    def _warn_only_sos_left(self) -> None:
-        # Repeats on every add while the quota is full of SOS: warn once, then debug.
-        level = logging.DEBUG if self._quota_warned else logging.WARNING
-        log.log(
-            level,
-            "outbox over quota (%d of %d bytes) with only SOS left",
-            self._bytes,
-            self._max_bytes,
-        )
-        self._quota_warned = True
+        report = self._quota.enforce(self._db, self._counts)
+        if report is not None:
+            # Inserted straight, not through add(): it was not a candidate in this round and
+            # cannot start another.
+            self._insert(self._stamp(report))
 
 
 def _encode_state(state: Mapping[str, Any]) -> list[tuple[str, str | None]]:

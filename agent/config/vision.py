@@ -1,0 +1,78 @@
+"""The `[vision]` section and the `[[cameras]]` tables: models, face policy, sources."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agent.config.sections import Name, Section
+from agent.vision.regions import Polygon, polygon
+
+
+class VisionConfig(Section):
+    """The vision process: which face model, how hard it may work, what leaves the device."""
+
+    enabled: bool = False
+    models_dir: Path = Path("/var/lib/edge-agent/models")
+    face_model: Literal["blazeface-full", "blazeface-short"] = "blazeface-full"
+    num_threads: int = Field(default=1, ge=1, le=4)
+    nice: int = Field(default=10, ge=0, le=19)
+    faces: Literal["counts", "crops", "none"] = "counts"
+    face_event_s: float = Field(default=5.0, ge=0, le=3600)
+    min_face_quality: float = Field(default=0.0, ge=0, le=1)
+    blur_faces_in_snapshots: bool = True
+    hang_s: float = Field(default=10.0, ge=2, le=300)
+
+
+# OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+Size = tuple[Annotated[int, Field(ge=16, le=8192)], Annotated[int, Field(ge=16, le=8192)]]
+
+
+class CameraConfig(Section):
+    """One `[[cameras]]` table: a source, its frame rate, regions and motion gating."""
+
+    name: Name
+    source: str = Field(min_length=1)
+    loop: bool = False
+    max_fps: float = Field(default=5.0, ge=0, le=60)
+    main_size: Size | None = None
+    lores_size: Size | None = None
+    include: tuple[Polygon, ...] = ()
+    exclude: tuple[Polygon, ...] = ()
+    motion: bool = False
+    motion_threshold: float = Field(default=0.005, gt=0, le=1)
+    motion_pixel_delta: int = Field(default=25, gt=0, lt=255)
+    motion_hold_frames: int = Field(default=10, ge=0, le=10_000)
+    motion_force_every_s: float = Field(default=30.0, gt=0, le=86400)
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _polygons(cls, raw: Any) -> Any:
+        if not isinstance(raw, list | tuple):
+            return raw
+        return tuple(polygon(points, f"polygon {i}") for i, points in enumerate(raw))
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, source: str) -> str:
+        if source.startswith("picamera2") and not re.fullmatch(r"picamera2(:\d)?", source):
+            raise ValueError("a Pi camera is 'picamera2' or 'picamera2:N'")
+        if "://" in source and not source.startswith(STREAM_SCHEMES):
+            raise ValueError(f"a stream URL starts with one of {', '.join(STREAM_SCHEMES)}")
+        return source
+
+    @model_validator(mode="after")
+    def _check(self) -> CameraConfig:
+        sizes = self.main_size is not None or self.lores_size is not None
+        if sizes and not self.is_picamera:
+            raise ValueError("main_size and lores_size apply to picamera2 sources only")
+        return self
+
+    @property
+    def is_picamera(self) -> bool:
+        """Whether the source is a Raspberry Pi camera (picamera2)."""
+        return self.source.startswith("picamera2")
