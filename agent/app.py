@@ -85,7 +85,6 @@ class Agent:
         self.sos = Sos(
             store=self.outbox,
             indicators=AllIndicators(self.pins, *([self.mcu.outputs] if self.mcu else [])),
-            is_pressed=self.pins.is_pressed,
             stop=self.stop,
             timing=sos_timing(cfg.sos),
         )

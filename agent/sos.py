@@ -92,14 +92,12 @@ class Sos:
         store: Store,
         indicators: Indicators,
         timing: Timing,
-        is_pressed: Callable[[], bool],
         stop: threading.Event,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._indicators = indicators
         self._timing = timing
-        self._is_pressed = is_pressed
         self._stop = stop
         self._clock = clock
         self._inbox: queue.Queue[tuple[str, Any, Future[dict[str, Any]] | None]] = queue.Queue()
@@ -179,12 +177,15 @@ class Sos:
             log.exception("the alarm thread failed")
 
     def _turn(self) -> None:
+        # Everything already queued is handled before the timers, so a release edge that
+        # waited in the queue is seen before the press it ends is judged.
         try:
-            kind, args, reply = self._inbox.get(timeout=self._wait())
+            item = self._inbox.get(timeout=self._wait())
+            while True:
+                self._handle(*item)
+                item = self._inbox.get_nowait()
         except queue.Empty:
-            self._tick()
-            return
-        self._handle(kind, args, reply)
+            pass
         self._tick()
 
     def _wait(self) -> float:
@@ -222,21 +223,29 @@ class Sos:
     def _on_edge(self, pressed: bool, at: float) -> None:
         if pressed:
             self._press_started = at
-        else:
-            self._press_started = None
+            return
+        started, self._press_started = self._press_started, None
+        # A press is judged by its edges' own times, never by the pin's level when this
+        # thread gets to it: under load the release may be handled long after it happened.
+        if started is not None and at - started >= self._hold_needed():
+            self._on_press()
+
+    def _hold_needed(self) -> float:
+        return max(self._timing.debounce_s, self._timing.min_hold_s)
 
     def _press_deadline(self) -> float | None:
         if self._press_started is None:
             return None
-        return self._press_started + max(self._timing.debounce_s, self._timing.min_hold_s)
+        return self._press_started + self._hold_needed()
 
     def _tick(self) -> None:
         now = self._clock()
         deadline = self._press_deadline()
         if deadline is not None and now >= deadline:
+            # Held this long with no release seen: a press. If a release is still on its way
+            # from a delayed GPIO thread, raising is the safe side of the doubt.
             self._press_started = None
-            if self._is_pressed():
-                self._on_press()
+            self._on_press()
         deadline = self._resend_deadline()
         if deadline is not None and now >= deadline:
             self._send_update({"resend": True})

@@ -57,7 +57,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
-def open_post(directory: Path, **timing: float) -> Post:
+def open_post(directory: Path, *, start: bool = True, **timing: float) -> Post:
     outbox = Outbox.open(
         directory / "outbox.db",
         device="pole-test",
@@ -78,12 +78,12 @@ def open_post(directory: Path, **timing: float) -> Post:
     sos = Sos(
         store=outbox,
         indicators=pins,
-        is_pressed=pins.is_pressed,
         stop=stop,
         timing=Timing(**{**settings, **timing}),
     )
     box["sos"] = sos
-    sos.start()
+    if start:
+        sos.start()
     return Post(outbox, pins, sos, stop)
 
 
@@ -297,3 +297,21 @@ def test_snapshot_just_after_the_end_is_sent_and_others_are_dropped(
 def test_attach_rejects_repeated_names_at_once(post: Post) -> None:
     with pytest.raises(ValueError, match="unique"):
         post.sos.attach("any", [Media("a.jpg", b"1"), Media("a.jpg", b"2")])
+
+
+@pytest.mark.parametrize(("held", "raised"), [(0.1, True), (0.01, False)])
+def test_press_is_judged_by_its_edges_even_when_the_thread_runs_late(
+    tmp_path: Path, held: float, raised: bool
+) -> None:
+    # Both edges wait in the queue before the alarm thread runs, as under heavy load: the
+    # pin is long released by then, so only the edges' own times can tell a press.
+    bench = open_post(tmp_path, start=False)
+    try:
+        now = time.monotonic()
+        bench.sos.edge(True, now)
+        bench.sos.edge(False, now + held)
+        bench.sos.start()
+        time.sleep(0.3)
+        assert [e["phase"] for e in bench.sos_events()] == (["new"] if raised else [])
+    finally:
+        bench.shut()
