@@ -1,8 +1,9 @@
 """The technician's vision and health commands: `models`, `faces detect`, `camera`, `selftest`.
 
 `models` and `faces detect` work without a daemon (installing, checking a model on a photo);
-`camera snapshot` and `selftest` ask the running daemon over its control socket. Registered
-by `agent.cli`; numpy, OpenCV and LiteRT are imported only by `faces detect`.
+`camera snapshot`, `camera aim` and `selftest` ask the running daemon over its control
+socket. Registered by `agent.cli`; numpy, OpenCV and LiteRT are imported only by `faces
+detect`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from agent import config, control, views
-from agent.errors import HardwareError
+from agent.errors import AgentError, HardwareError
 from agent.vision import models
 
 EXIT_OK, EXIT_FAILURE = 0, 1
+AIM_EVERY_S = 1.0
+CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen (ANSI; only when stdout is a terminal)
 Command = Callable[[argparse.Namespace], int]
 Add = Callable[..., argparse.ArgumentParser]
 
@@ -45,6 +50,11 @@ def add_commands(
     snap = add("snapshot", _camera_snapshot, "save a still from a running camera", into=camera)
     snap.add_argument("file", type=Path, metavar="FILE", help="where to write the JPEG")
     snap.add_argument("--camera", metavar="NAME", help="which camera (default: the best still)")
+    aim = add(
+        "aim", _camera_aim, "live aiming aid: focus, light, sizes", into=camera, parent=reader
+    )
+    aim.add_argument("--camera", metavar="NAME", help="which camera (default: every camera)")
+    aim.add_argument("--once", action="store_true", help="one reading, then exit")
     add("selftest", _selftest, "camera, models, broker, MCU, disk, clock checks", parent=reader)
 
 
@@ -113,6 +123,61 @@ def _camera_snapshot(args: argparse.Namespace) -> int:
     width, height = reply["size"]
     print(f"{args.file}: {width}x{height} from camera {reply['camera']}, {reply['faces']} face(s)")
     return EXIT_OK
+
+
+def _camera_aim(args: argparse.Namespace) -> int:
+    """One reading with `--once`; otherwise a reading every second until Ctrl-C."""
+    socket = config.load(config.resolve_path(args.config)).control.socket
+
+    def reading() -> list[dict[str, Any]]:
+        reply = control.call(socket, "camera_aim", {"camera": args.camera}, timeout=10)
+        return list(reply["cameras"])
+
+    if args.once:
+        _emit(args, reading(), aim_text)
+        return EXIT_OK
+    clear = CLEAR if sys.stdout.isatty() and not args.json else ""
+    try:
+        while True:
+            try:
+                cameras = reading()
+                text = json.dumps(cameras) if args.json else aim_text(cameras)
+            except AgentError as exc:  # the daemon restarting: keep trying, the tech is aiming
+                text = f"edge-agent: {exc}"
+            print(clear + text, flush=True)
+            time.sleep(AIM_EVERY_S)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def aim_text(cameras: list[dict[str, Any]]) -> str:
+    """`camera aim`: per camera, focus, light, sizes, rates and advice."""
+    return "\n\n".join(_aim_camera(reading) for reading in cameras)
+
+
+def _aim_camera(r: dict[str, Any]) -> str:
+    if "sharpness" not in r:
+        return f"camera {r['camera']}: no frame yet"
+    width, height = r["size"]
+    sharp, light, faces, plates = r["sharpness"], r["brightness"], r["faces"], r["plates"]
+    plate = plates["note"] or _px(plates["widest_px"])
+    rates = f"faces {faces['per_min']:g}"
+    rates += f", plates {plates['per_min']:g}" if plates["detector"] else ", plates -"
+    lines = [
+        f"camera {r['camera']}  {width}x{height}  {r['fps']:g} fps ({r['detect_fps']:g} detected)",
+        f"  sharpness   {sharp['value']:g}  {sharp['verdict']}",
+        f"  brightness  mean {light['mean']:g}/255, {light['dark']:.1%} black, "
+        f"{light['bright']:.1%} white  {light['verdict']}",
+        f"  plate width {plate}",
+        f"  face width  {_px(faces['widest_px'])}",
+        f"  per minute  {rates} (over {r['window_s']:g} s)",
+    ]
+    lines += [f"  -> {tip}" for tip in r["advice"]] or ["  -> looks good"]
+    return "\n".join(lines)
+
+
+def _px(width: float | None) -> str:
+    return "none seen in the last minute" if width is None else f"{width:g} px (widest)"
 
 
 def _selftest(args: argparse.Namespace) -> int:

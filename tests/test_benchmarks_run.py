@@ -53,3 +53,25 @@ def test_footprint_prints_memory_start_up_and_ratio() -> None:
     )
     assert out.startswith("machine: ")
     assert "start -> retained online" in out and "ratio daemon VmRSS / interpreter VmRSS:" in out
+
+
+def test_vision_pipeline_prints_stages_against_bare_invoke_fps_and_memory() -> None:
+    pytest.importorskip("ai_edge_litert")
+    out = run_script(
+        "benchmarks/bench_vision_pipeline.py", "--frames", "5", "--seconds", "1",
+        "--warm", "0.2", "--clip-seconds", "0.5",
+    )  # fmt: skip
+    assert out.startswith("machine: ")
+    assert "ratio pre+post / bare invoke:" in out and "bare invoke  median" in out
+    assert "fps (" in out and "ratio vision child VmRSS / interpreter VmRSS:" in out
+
+
+def test_sos_latency_with_vision_saturating_the_cpu_prints_its_ratio() -> None:
+    pytest.importorskip("ai_edge_litert")
+    out = run_script(
+        "benchmarks/bench_sos_latency.py", "--presses", "2", "--vision", "--cameras", "1",
+        "--idle-only",
+    )  # fmt: skip
+    assert out.startswith("machine: ")
+    assert "[vision] load average" in out and "vision child CPU during the phase:" in out
+    assert "ratio p99 SOS edge->subscriber / floor:" in out

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 Image = NDArray[np.uint8]
 Box = tuple[float, float, float, float]
+PRESHRINK_FROM = 4  # `shrink`: a whole-number pre-shrink from this factor up
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,29 @@ def letterbox(image: Image, size: int) -> tuple[Image, Letterbox]:
     height, width = image.shape[:2]
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    # INTER_AREA averages when shrinking, which keeps small faces from aliasing away.
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    resized = shrink(image, (new_w, new_h))
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
     square = np.zeros((size, size, image.shape[2]), dtype=np.uint8)
     square[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
     return square, Letterbox(scale=scale, pad_x=pad_x, pad_y=pad_y, size=size)
+
+
+def shrink(image: Image, size: tuple[int, int]) -> Image:
+    """`image` resized to `size` (width, height) by area averaging.
+
+    INTER_AREA averages when shrinking, which keeps small faces from aliasing away. From
+    HD frames (`PRESHRINK_FROM` times the target and more) a whole-number pre-shrink first
+    takes OpenCV's fast path: 1280x720 to 192 px wide costs 1.0 ms instead of 1.8 ms here.
+    It drops the last `width % factor` columns and rows (2 px of 1280), which shifts mapped
+    boxes by under a pixel. Smaller shrinks are left exact: at 3x the rounding of the
+    intermediate image moved a photo of a cat over BlazeFace-short's score floor.
+    """
+    factor = min(image.shape[1] // size[0], image.shape[0] // size[1])
+    if factor >= PRESHRINK_FROM:
+        scale = 1.0 / factor
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        image = np.asarray(small, dtype=np.uint8)
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def crop(image: Image, box: Box, margin: float = 0.0) -> Image:
