@@ -1,9 +1,11 @@
 """Sightings: what the vision process reports, turned into events, health and snapshots.
 
 The daemon's side of the vision child (DESIGN §2). The supervisor's callback only enqueues;
-the main loop drains the queue (`tick`) into `face` events (priority 2), reports a child that
-died or hung as a `vision` event (priority 1), and asks for a snapshot when an SOS alarm is
-raised, attaching it when it comes: the alarm never waits for it. Imported only when
+the main loop drains the queue (`tick`) into `face` and `plate` events (priority 2; a plate
+on the hotlist 1, agent.plate_events), reports a child that died or hung as a `vision` event
+(priority 1), and asks for a snapshot when an SOS alarm is raised, attaching it when it
+comes: the alarm never waits for it. Control-socket callers
+ask the child for snapshots and aiming readings (`camera aim`) the same way. Imported only when
 `[vision] enabled`, so the SOS core runs without numpy, OpenCV or LiteRT.
 """
 
@@ -17,19 +19,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 
+from agent.commands import HOTLIST_KEY
 from agent.config import CameraConfig, VisionConfig
 from agent.errors import HardwareError, ModelError
 from agent.events import PRIORITY_DETECTION, PRIORITY_FAULT, Event, Media, utc_timestamp
+from agent.plate_events import PlateEvents
 from agent.vision import models
 from agent.vision.motion import MotionConfig
+from agent.vision.plate_watch import PlateOptions
 from agent.vision.process import VisionSupervisor
 from agent.vision.worker import CameraSpec, VisionSpec
 
 log = logging.getLogger(__name__)
 
 INBOX_MAX = 1000
-MAX_OUTSTANDING = 4  # snapshot requests in flight: keeps the request pipe far from full
+MAX_OUTSTANDING = 4  # requests in flight: keeps the request pipe far from full
 SNAPSHOT_TIMEOUT_S = 10.0
+AIM_TIMEOUT_S = 5.0
 ALARM_SNAPSHOT_FOR_S = 60.0  # an alarm's snapshot is asked for (and retried) this long
 RETRY_S = 2.0
 REPEAT_FAULT_S = 3600.0  # the same vision failure is reported again at most this often
@@ -42,6 +48,8 @@ class Store(Protocol):
 
     def add(self, event: Event, *, media: Sequence[Media] = ()) -> object: ...
 
+    def get_state(self, key: str) -> Any: ...
+
 
 def spec_of(vision: VisionConfig, cameras: Sequence[CameraConfig]) -> VisionSpec:
     """What the vision child needs from `[vision]` and `[[cameras]]`."""
@@ -52,6 +60,18 @@ def spec_of(vision: VisionConfig, cameras: Sequence[CameraConfig]) -> VisionSpec
         num_threads=vision.num_threads,
         nice=vision.nice,
         crops=vision.faces == "crops",
+        plates=_plates(vision),
+    )
+
+
+def _plates(vision: VisionConfig) -> PlateOptions | None:
+    if not vision.plates:
+        return None
+    return PlateOptions(
+        detector=vision.plate_detector,
+        ocr=vision.plate_ocr,
+        min_score=vision.min_plate_score,
+        min_confidence=vision.min_plate_confidence,
     )
 
 
@@ -102,6 +122,7 @@ class Sightings:
         self._watched: tuple[str | None, float, bool] = (None, 0.0, True)  # id, since, done
         self._retry_at = 0.0
         self.dropped = 0
+        self._plate_events = PlateEvents(hotlist=lambda: store.get_state(HOTLIST_KEY))
         self.supervisor = supervisor(
             spec_of(vision, cameras), on_message=self._enqueue, hang_s=vision.hang_s
         )
@@ -140,8 +161,11 @@ class Sightings:
                 break
             if message.get("type") == "faces":
                 self._faces(message)
-            elif message.get("type") == "snapshot":
-                self._snapshot_arrived(message)
+            elif message.get("type") == "plate":
+                event, media = self._plate_events.event(message)
+                self._store.add(event, media=media)
+            elif message.get("type") in ("snapshot", "aim"):
+                self._reply_arrived(message)
         self._report_restart()
         self._expire()
         self._watch_alarm()
@@ -187,35 +211,47 @@ class Sightings:
 
     def snapshot(self, camera: str | None, timeout: float = SNAPSHOT_TIMEOUT_S) -> dict[str, Any]:
         """A JPEG from the running camera (a control-socket thread waits here, not the loop)."""
+        return self._call(self._snapshot_request(camera), "snapshot", timeout)
+
+    def aim(self, camera: str | None, timeout: float = AIM_TIMEOUT_S) -> list[dict[str, Any]]:
+        """Aiming readings of one camera or of all (`camera aim`; agent.vision.aim)."""
+        reply = self._call({"type": "aim", "camera": camera}, "aiming reading", timeout)
+        return list(reply["cameras"])
+
+    def _call(self, request: dict[str, Any], what: str, timeout: float) -> dict[str, Any]:
+        """Ask the child and wait for its reply (on a control-socket thread, not the loop)."""
+        camera = request["camera"]
         if camera is not None and camera not in self.cameras:
             raise HardwareError(f"no camera {camera!r} (configured: {self.cameras})")
         waiter: Future[dict[str, Any]] = Future()
-        if not self._ask(camera, waiter):
+        if not self._ask(request, waiter):
             raise HardwareError(f"the vision process is not running ({self._why()})")
         try:
             reply = waiter.result(timeout)
         except TimeoutError:
-            raise HardwareError(f"no snapshot from the vision process in {timeout:g} s") from None
+            raise HardwareError(f"no {what} from the vision process in {timeout:g} s") from None
         if "error" in reply:
             raise HardwareError(str(reply["error"]))
         return reply
 
-    def _ask(self, camera: str | None, waiter: Waiter) -> bool:
+    def _snapshot_request(self, camera: str | None) -> dict[str, Any]:
+        blur = self.vision.blur_faces_in_snapshots
+        return {"type": "snapshot", "camera": camera, "blur": blur}
+
+    def _ask(self, request: dict[str, Any], waiter: Waiter) -> bool:
         with self._lock:
             if len(self._pending) >= MAX_OUTSTANDING:
                 return False
             self._next_id += 1
             request_id = self._next_id
             self._pending[request_id] = (time.monotonic() + SNAPSHOT_TIMEOUT_S, waiter)
-        blur = self.vision.blur_faces_in_snapshots
-        request = {"type": "snapshot", "id": request_id, "camera": camera, "blur": blur}
-        if self.supervisor.request(request):
+        if self.supervisor.request({**request, "id": request_id}):
             return True
         with self._lock:
             self._pending.pop(request_id, None)
         return False
 
-    def _snapshot_arrived(self, message: dict[str, Any]) -> None:
+    def _reply_arrived(self, message: dict[str, Any]) -> None:
         with self._lock:
             _, waiter = self._pending.pop(message.get("id", -1), (0.0, None))
         if isinstance(waiter, Future):
@@ -244,7 +280,7 @@ class Sightings:
             return
         with self._lock:
             asked = alarm_id in (waiter for _, waiter in self._pending.values())
-        if not asked and not self._ask(None, alarm_id):
+        if not asked and not self._ask(self._snapshot_request(None), alarm_id):
             self._retry_at = now + RETRY_S
 
     # --- health (status, telemetry, selftest) ------------------------------------------------
@@ -276,17 +312,23 @@ class Sightings:
         return results
 
     def _models_check(self, loaded: dict[str, Any] | None) -> tuple[bool, str]:
+        vision = self.vision
+        names: list[str] = [vision.face_model]
+        if vision.plates:
+            names += [vision.plate_detector, vision.plate_ocr]
         try:
-            entry = models.find(models.load_manifest(), self.vision.face_model)
+            manifest = models.load_manifest()
+            entries = [models.find(manifest, name) for name in names]
         except ModelError as exc:
             return False, str(exc)
-        (check,) = models.verify([entry], self.vision.models_dir)
-        if not check.ok:
-            return False, check.detail
+        for check in models.verify(entries, vision.models_dir):
+            if not check.ok:
+                return False, check.detail
+        which = ", ".join(names)
         if loaded is None or loaded.get("state") != "ok":
             problem = "not loaded yet" if loaded is None else loaded.get("error")
-            return False, f"{entry.name}: sha256 ok, but the vision process: {problem}"
-        return True, f"{entry.name}: sha256 ok, loaded and run once by the vision process"
+            return False, f"{which}: sha256 ok, but the vision process: {problem}"
+        return True, f"{which}: sha256 ok, loaded and run once by the vision process"
 
     def _problem(self, health: dict[str, Any]) -> tuple[str, str] | None:
         components = health["components"]

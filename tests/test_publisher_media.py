@@ -136,9 +136,7 @@ class Lamps:
 def test_sos_snapshot_reaches_the_control_room_after_the_alarm(broker: Broker, rig: Rig) -> None:
     stop = threading.Event()
     timing = Timing(resend_s=30, debounce_s=0.05, min_hold_s=0, test_timeout_s=60)
-    sos = Sos(
-        store=rig.outbox, indicators=Lamps(), timing=timing, stop=stop
-    )
+    sos = Sos(store=rig.outbox, indicators=Lamps(), timing=timing, stop=stop)
     sos.start()
     picture = jpeg(seed=9)
     try:

@@ -25,6 +25,12 @@ class VisionConfig(Section):
     min_face_quality: float = Field(default=0.0, ge=0, le=1)
     blur_faces_in_snapshots: bool = True
     hang_s: float = Field(default=10.0, ge=2, le=300)
+    # --- plates (agent.vision.plates): off until the plate models are installed ---
+    plates: bool = False
+    plate_detector: str = Field(default="plate-detector", min_length=1, max_length=64)
+    plate_ocr: str = Field(default="plate-ocr", min_length=1, max_length=64)
+    min_plate_score: float = Field(default=0.3, gt=0, le=1)
+    min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
 
 
 # OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).

@@ -3,11 +3,15 @@
 Runs at lower CPU priority in its own process (started with `spawn`, so it shares no
 threads or locks with the daemon). Every message is a small dict; a heartbeat goes out at
 least every `HEARTBEAT_S` so the supervisor can tell a hung child from a quiet one. The
-daemon's requests (snapshots) come on a second pipe and are answered on the first:
+daemon's requests (snapshots, aiming readings) come on a second pipe and are answered on
+the first:
 
     {"type": "snapshot", "id": n, "camera": name | None, "blur": bool}
     -> {"type": "snapshot", "id": n, "camera", "ts", "faces", "size", "jpeg": bytes}
        or {"type": "snapshot", "id": n, "error": "..."}
+    {"type": "aim", "id": n, "camera": name | None}
+    -> {"type": "aim", "id": n, "cameras": [reading, ...]} (agent.vision.aim)
+       or {"type": "aim", "id": n, "error": "..."}
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError
-from agent.vision import models
+from agent.vision import models, plate_watch
+from agent.vision.aim import AimMeter
 from agent.vision.camera import Frame, Reconnecting, open_camera
 from agent.vision.faces import SPECS, Face, FaceDetector
 from agent.vision.motion import MotionConfig, MotionGate
+from agent.vision.plate_watch import PlateOptions, PlateWatch
 from agent.vision.regions import Polygon, Regions
 from agent.vision.runtime import Model
 from agent.vision.stills import Stills, face_crops, render
@@ -62,6 +68,7 @@ class VisionSpec:
     num_threads: int = 1
     nice: int = 10
     crops: bool = False  # send each face cut out as JPEG with the faces message
+    plates: PlateOptions | None = None  # None: no plate pipeline (agent.vision.plate_watch)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,25 +78,32 @@ def main(conn: Connection, spec: VisionSpec, requests: Connection | None = None)
     send = _Sender(conn)
     try:
         detector = _face_detector(spec)
+        plates = _plate_watch(spec)
     except AgentError as exc:
         send({"type": "health", "component": "models", "state": "failed", "error": str(exc)})
         raise SystemExit(EXIT_MODEL_FAILED) from exc
     send({"type": "health", "component": "models", "state": "ok", "error": ""})
-    stop, stills, lock = threading.Event(), Stills(), threading.Lock()
+    stop, stills, lock, meter = threading.Event(), Stills(), threading.Lock(), AimMeter()
 
     def detect(frame: Frame) -> list[Face]:
         with lock:  # one interpreter, several cameras: LiteRT is not thread-safe
             return detector.detect(frame.image)
 
-    shared = _Shared(detect=detect, send=send, stop=stop, stills=stills, crops=spec.crops)
+    shared = _Shared(
+        detect=detect,
+        send=send,
+        stop=stop,
+        stills=stills,
+        meter=meter,
+        crops=spec.crops,
+        plates=plates,
+    )
     threads = [
         threading.Thread(target=_run_camera, args=(c, shared), name=f"camera-{c.name}")
         for c in spec.cameras
     ]
     if requests is not None:
-        threads.append(
-            threading.Thread(target=_serve, args=(requests, stills, send, stop), name="requests")
-        )
+        threads.append(threading.Thread(target=_serve, args=(requests, shared), name="requests"))
     for thread in threads:
         thread.start()
     try:
@@ -110,6 +124,17 @@ def _face_detector(spec: VisionSpec) -> FaceDetector:
     return FaceDetector(model, SPECS[entry.name])
 
 
+def _plate_watch(spec: VisionSpec) -> PlateWatch | None:
+    if spec.plates is None:
+        return None
+    return plate_watch.load(
+        spec.plates,
+        manifest=spec.manifest,
+        models_dir=spec.models_dir,
+        num_threads=spec.num_threads,
+    )
+
+
 @dataclass(frozen=True)
 class _Shared:
     """What every camera thread of the child shares."""
@@ -118,7 +143,9 @@ class _Shared:
     send: _Sender
     stop: threading.Event
     stills: Stills
+    meter: AimMeter
     crops: bool
+    plates: PlateWatch | None = None
 
 
 def _run_camera(camera: CameraSpec, shared: _Shared) -> None:
@@ -134,15 +161,33 @@ def _run_camera(camera: CameraSpec, shared: _Shared) -> None:
         interval = 1.0 / camera.max_fps if camera.max_fps > 0 else 0.0
         for frame in source.frames():
             started = time.monotonic()
+            shared.meter.frame(camera.name, frame)
             if gate is None or gate.check(frame.image, frame.ts).run:
                 faces = shared.detect(frame)
                 shared.stills.offer(camera.name, frame, faces)  # all, so snapshots blur all
+                shared.meter.detected(camera.name, faces)
                 counted = _inside(faces, regions, frame)
                 send(_faces_message(camera.name, frame, counted, crops=shared.crops))
+                _plates(shared, camera.name, frame, regions, run=True)
+            else:
+                _plates(shared, camera.name, frame, regions, run=False)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        if shared.plates is not None:  # a file or folder ran out: end its plates' tracks
+            for message in shared.plates.flush(camera.name):
+                send(message)
     except Exception:
         log.exception("camera %s stopped", camera.name)
         stop.set()  # an unexpected error ends the child; the supervisor restarts it clean
+
+
+def _plates(shared: _Shared, camera: str, frame: Frame, regions: Regions, *, run: bool) -> None:
+    """Plates on a detected frame; on a skipped one, only let lost tracks end."""
+    if shared.plates is None:
+        return
+    watch = shared.plates
+    messages = watch.step(camera, frame, regions) if run else watch.idle(camera, frame)
+    for message in messages:
+        shared.send(message)
 
 
 def _inside(faces: list[Face], regions: Regions, frame: Frame) -> list[Face]:
@@ -166,16 +211,27 @@ def _faces_message(camera: str, frame: Frame, faces: list[Face], *, crops: bool)
     return message
 
 
-def _serve(requests: Connection, stills: Stills, send: _Sender, stop: threading.Event) -> None:
+def _serve(requests: Connection, shared: _Shared) -> None:
     """Answer the daemon's requests until it closes its end or the child stops."""
-    while not stop.is_set():
+    while not shared.stop.is_set():
         try:
             if not requests.poll(HEARTBEAT_S / 4):
                 continue
             request = requests.recv()
         except (EOFError, OSError):
             return
-        send(_snapshot(request, stills))
+        if request.get("type") == "aim":
+            shared.send(_aim(request, shared.meter))
+        else:
+            shared.send(_snapshot(request, shared.stills))
+
+
+def _aim(request: dict[str, Any], meter: AimMeter) -> dict[str, Any]:
+    reply = {"type": "aim", "id": request.get("id")}
+    try:
+        return {**reply, "cameras": meter.readings(request.get("camera"))}
+    except AgentError as exc:
+        return {**reply, "error": str(exc)}
 
 
 def _snapshot(request: dict[str, Any], stills: Stills) -> dict[str, Any]:

@@ -1,0 +1,176 @@
+"""Plates: the project's detector on the detection stream, its OCR on crops from the main stream.
+
+Both models are trained in `models/plates/` and described in `models/manifest.toml`. The
+detector is CenterNet-style (models/plates/train_detector.py): a grey frame letterboxed
+into its square input (aspect kept, black border right and bottom), a heatmap of plate
+centres and, per cell, the centre's offset and the log of the box's width and height in
+cells. Decoding is the evaluation's (models/plates/pipeline.py: 3x3 local maxima above the
+score floor, best first), followed by non-maximum suppression, which the evaluation does
+not need. The reader cuts the box with the 8 % margin the OCR was trained on from the
+full-resolution image, deskews it (agent.vision.rectify), stretches it to the OCR input and
+decodes the CTC output with the plate format (agent.vision.plate_text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.errors import ModelError
+from agent.vision import plate_text
+from agent.vision.image import Box, Image, crop, sharpness
+from agent.vision.readings import Reading
+from agent.vision.rectify import grey, plate_crop
+from agent.vision.runtime import FloatArray, Model
+from agent.vision.tracker import iou
+
+CROP_MARGIN = 0.08  # what the OCR was trained on (models/plates/pipeline.py CROP_PAD)
+MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the car
+NMS_IOU = 0.3  # two peaks whose boxes overlap more are one plate
+MAX_PLATES = 10
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plate box (x0, y0, x1, y1) in the pixels of the image searched, and its score."""
+
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True)
+class PlateReading(Reading):
+    """A reading with the plate's crop (BGR, from the full-resolution image) for media."""
+
+    crop: Image | None = field(default=None, compare=False, repr=False)
+
+
+def _output(model: Model, last: int, what: str) -> int:
+    """The index of the output whose last dimension is `last` (outputs come in any order)."""
+    for index, spec in enumerate(model.outputs):
+        if spec.shape[-1] == last:
+            return index
+    raise ModelError(f"model {model.name} has no {what} output (last dimension {last})")
+
+
+def _grey_input(model: Model) -> tuple[int, int]:
+    shape = model.inputs[0].shape
+    if len(model.inputs) != 1 or len(shape) != 4 or shape[3] != 1:
+        raise ModelError(f"model {model.name} does not take one grey image (input {shape})")
+    return shape[2], shape[1]
+
+
+class PlateDetector:
+    """Finds plates in a frame (BGR or grey) with the CenterNet-style plate detector."""
+
+    def __init__(self, model: Model, *, min_score: float = 0.3, top: int = MAX_PLATES) -> None:
+        width, height = _grey_input(model)
+        if width != height:
+            raise ModelError(f"model {model.name}: square input expected, got {width}x{height}")
+        self.model, self.size, self.min_score, self.top = model, width, min_score, top
+        self._heat, self._box = _output(model, 1, "heatmap"), _output(model, 4, "box")
+        self.stride = width // model.outputs[self._heat].shape[2]
+
+    def detect(self, image: Image) -> list[Detection]:
+        """Plates in `image`, best first, boxes in its pixels."""
+        square, scale = letterbox(grey(image), self.size)
+        outputs = self.model.run(square[None, :, :, None].astype(np.float32) / 255.0)
+        heat, box = outputs[self._heat][0, ..., 0], outputs[self._box][0]
+        found = peaks(heat, box, stride=self.stride, min_score=self.min_score, top=self.top)
+        height, width = image.shape[:2]
+        boxes = [_clip(tuple(v / scale for v in d.box), width, height) for d in found]
+        return suppress([Detection(b, d.score) for b, d in zip(boxes, found, strict=True)])
+
+
+def letterbox(image: Image, size: int) -> tuple[Image, float]:
+    """A grey image fitted into `size`x`size` at the top left, black elsewhere; and the scale."""
+    height, width = image.shape[:2]
+    scale = size / max(height, width)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    square = np.zeros((size, size), np.uint8)
+    square[: new[1], : new[0]] = cv2.resize(image, new, interpolation=interpolation)
+    return square, scale
+
+
+def peaks(
+    heat: FloatArray, box: FloatArray, *, stride: int, min_score: float, top: int = MAX_PLATES
+) -> list[Detection]:
+    """3x3 local maxima of `heat` above `min_score`, as boxes in input pixels, best first."""
+    padded = np.pad(heat, 1, constant_values=0.0)
+    local = np.lib.stride_tricks.sliding_window_view(padded, (3, 3)).max(axis=(2, 3))
+    rows, cols = np.nonzero((heat >= local) & (heat >= min_score))
+    scores = heat[rows, cols]
+    order = np.argsort(-scores, kind="stable")[:top]
+    rows, cols, scores = rows[order], cols[order], scores[order]
+    dx, dy, lw, lh = (box[rows, cols, k] for k in range(4))
+    cx, cy = (cols + dx) * stride, (rows + dy) * stride
+    w, h = np.exp(lw) * stride, np.exp(lh) * stride
+    corners = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+    return [
+        Detection((float(a), float(b), float(c), float(d)), float(s))
+        for (a, b, c, d), s in zip(corners, scores, strict=True)
+    ]
+
+
+def suppress(detections: list[Detection], threshold: float = NMS_IOU) -> list[Detection]:
+    """Greedy non-maximum suppression of detections sorted best first."""
+    kept: list[Detection] = []
+    for detection in detections:
+        if all(iou(detection.box, k.box) <= threshold for k in kept):
+            kept.append(detection)
+    return kept
+
+
+def _clip(box: tuple[float, ...], width: int, height: int) -> Box:
+    x0, y0, x1, y1 = box
+    return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+
+
+@dataclass(frozen=True)
+class Text:
+    """What the OCR read on one crop: the constrained registration and the province."""
+
+    registration: plate_text.PlateText
+    province: str
+    province_confidence: float
+
+
+class PlateReader:
+    """Reads the plate in a box of the full-resolution image with the plate OCR."""
+
+    def __init__(self, model: Model, *, deskew: bool = True) -> None:
+        self.model, self.deskew = model, deskew
+        self.size = _grey_input(model)
+        self._text = _output(model, len(plate_text.OCR_CLASSES) + 1, "registration")
+        self._province = _output(model, len(plate_text.PROVINCES), "province")
+
+    def ocr(self, crop: Image) -> Text:
+        """Decode one grey crop already at the model's input size."""
+        outputs = self.model.run(crop[None, :, :, None].astype(np.float32) / 255.0)
+        probs = plate_text.softmax(outputs[self._text][0])
+        name, confidence = plate_text.province(outputs[self._province][0])
+        return Text(plate_text.constrained(probs), name, confidence)
+
+    def crop(self, image: Image, box: Box) -> NDArray[np.uint8]:
+        """The OCR's input for the plate in `box`: margin, deskew, stretch."""
+        return plate_crop(image, box, self.size, margin=CROP_MARGIN, deskew=self.deskew)[0]
+
+    def read(self, image: Image, box: Box, *, score: float, ts: float) -> PlateReading:
+        """Read the plate in `box` (pixels of `image`) as a tracker reading with its crop."""
+        pixels = self.crop(image, box)
+        text = self.ocr(pixels)
+        return PlateReading(
+            box=box,
+            text=text.registration.text,
+            char_confidences=text.registration.confidences,
+            province=text.province,
+            province_confidence=text.province_confidence,
+            detection_score=score,
+            sharpness=sharpness(pixels),
+            ts=ts,
+            crop=crop(image, box, MEDIA_MARGIN).copy(),  # a copy: the frame is not kept alive
+        )

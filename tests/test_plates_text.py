@@ -1,0 +1,65 @@
+"""Decoding the OCR model's CTC output into a valid Thai registration, with confidences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agent.vision import plate_text as pt
+
+STEPS = 64
+
+
+def probs_for(frames: list[dict[str, float]]) -> np.ndarray:
+    """Per-step probabilities: each frame gives class -> probability; the rest is blank."""
+    probs = np.full((STEPS, len(pt.OCR_CLASSES) + 1), 1e-4, np.float32)
+    probs[:, pt.BLANK] = 1.0
+    for t, frame in enumerate(frames, start=4):
+        probs[t, pt.BLANK] = 1 - sum(frame.values())
+        for char, p in frame.items():
+            probs[t, pt.OCR_CLASSES.index(char) + 1] = p
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def spell(text: str, p: float = 0.9) -> list[dict[str, float]]:
+    """Two frames per character and a blank between characters."""
+    frames: list[dict[str, float]] = []
+    for char in text:
+        frames += [{char: p}, {char: p}, {}]
+    return frames
+
+
+def test_a_clear_registration_reads_the_same_greedy_and_constrained() -> None:
+    probs = probs_for(spell("1กก234"))
+    assert pt.greedy(probs).text == "1กก234"
+    result = pt.constrained(probs)
+    assert result.text == "1กก234" and result.valid
+    assert len(result.confidences) == 6
+    assert all(0.85 < c <= 1 for c in result.confidences)
+
+
+def test_constrained_decoding_replaces_a_letter_read_as_a_digit() -> None:
+    # Greedy reads "1ก1234" (a series digit then one consonant): never issued.
+    frames = [*spell("1ก"), {"1": 0.5, "ข": 0.4}, {}, *spell("234")]
+    probs = probs_for(frames)
+    assert not pt.greedy(probs).valid
+    result = pt.constrained(probs)
+    assert result.text == "1กข234"
+    assert result.valid
+    assert result.confidences[2] < 0.5 < result.confidences[0]
+
+
+def test_constrained_decoding_never_returns_a_leading_zero_number() -> None:
+    probs = probs_for([*spell("กข"), {"0": 0.6, "8": 0.3}, {}, *spell("12")])
+    result = pt.constrained(probs)
+    assert result.valid
+    assert result.text == "กข812"
+
+
+def test_doubled_consonants_survive_when_a_blank_separates_them() -> None:
+    assert pt.constrained(probs_for(spell("กก9"))).text == "กก9"
+
+
+def test_province_is_the_most_probable_name() -> None:
+    probs = np.zeros(len(pt.PROVINCES), np.float32)
+    probs[13] = 0.8
+    assert pt.province(probs) == ("เชียงใหม่", np.float32(0.8))

@@ -1,0 +1,339 @@
+"""Plates at run time: decoding, rectification, the child's pipeline and the `plate` events.
+
+The parts that need no model run on synthetic arrays, fake models that behave like the
+real ones, and images drawn here. The parts that need the plate models use the ones
+committed in models/manifest.toml and skip, saying so, until they are there; the daemon
+tests are in tests/test_vision_plates_daemon.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.config import VisionConfig
+from agent.events import PRIORITY_DETECTION, PRIORITY_FAULT
+from agent.plate_events import PlateEvents
+from agent.sightings import spec_of
+from agent.vision import models, plate_text
+from agent.vision.camera import Frame
+from agent.vision.plate_watch import PlateOptions, PlateWatch
+from agent.vision.plates import (
+    Detection,
+    PlateDetector,
+    PlateReader,
+    PlateReading,
+    letterbox,
+    peaks,
+    suppress,
+)
+from agent.vision.readings import split
+from agent.vision.rectify import plate_crop, skew_angle
+from agent.vision.regions import Regions
+from agent.vision.runtime import Model
+from tests import sample_clip
+from tests.test_asyncapi import check
+
+NAMES = ("plate-detector", "plate-ocr")
+
+
+def committed_models() -> tuple[Path, Path]:
+    """The committed plate models, verified against the manifest; skips until they exist."""
+    entries = {e.name: e for e in models.load_manifest()}
+    if not all(name in entries for name in NAMES):
+        pytest.skip("the plate models are not in models/manifest.toml")
+    folder = models.MANIFEST.parent  # `repo:` models: `file` is relative to models/
+    detector, ocr = (models.require(entries[name], folder) for name in NAMES)
+    return detector, ocr
+
+
+def reference_peaks(heat: np.ndarray, box: np.ndarray, stride: int, floor: float) -> list[Any]:
+    """Cell by cell, as models/plates/train_detector.py defines the targets."""
+    found = []
+    rows, cols = heat.shape
+    for i in range(rows):
+        for j in range(cols):
+            window = heat[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
+            if heat[i, j] < floor or heat[i, j] < window.max() or heat[i, j] < 0:
+                continue
+            dx, dy, lw, lh = (float(v) for v in box[i, j])
+            cx, cy = (j + dx) * stride, (i + dy) * stride
+            w, h = math.exp(lw) * stride, math.exp(lh) * stride
+            found.append((float(heat[i, j]), (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+    return sorted(found, key=lambda f: -f[0])
+
+
+def assert_same(ours: list[Detection], reference: list[Any]) -> None:
+    assert len(ours) == len(reference)
+    for detection, (score, box) in zip(ours, reference, strict=True):
+        assert detection.score == pytest.approx(score)
+        assert detection.box == pytest.approx(box, abs=1e-3)
+
+
+# --- decoding without a model ------------------------------------------------------------------
+
+
+def test_peak_decoding_matches_the_cell_by_cell_reference() -> None:
+    rng = np.random.default_rng(3)
+    heat = (rng.random((64, 64)) ** 40).astype(np.float32)
+    heat[10, 20], heat[40, 41] = 0.9, 0.7
+    box = rng.normal(0, 1, (64, 64, 4)).astype(np.float32)
+    ours = peaks(heat, box, stride=4, min_score=0.3, top=1000)
+    assert len(ours) >= 2
+    assert_same(ours, reference_peaks(heat, box, 4, 0.3))
+
+
+def test_overlapping_peaks_are_one_plate_and_separate_plates_stay() -> None:
+    plates = [
+        Detection((100, 100, 200, 150), 0.9),
+        Detection((105, 102, 205, 152), 0.6),  # the same plate, a second peak
+        Detection((400, 100, 500, 150), 0.5),
+    ]
+    assert suppress(plates) == [plates[0], plates[2]]
+
+
+def test_letterbox_keeps_the_aspect_at_the_top_left_like_training() -> None:
+    frame = np.full((720, 1280), 200, np.uint8)
+    square, scale = letterbox(frame, 256)
+    assert scale == pytest.approx(0.2)
+    assert (square[:144] == 200).all() and (square[144:] == 0).all()
+
+
+# --- rectification -------------------------------------------------------------------------------
+
+
+def drawn_plate(angle: float) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A white plate with a border and text-like bars on grey, tilted by `angle` degrees."""
+    plate = np.full((60, 140), 235, np.uint8)
+    cv2.rectangle(plate, (2, 2), (137, 57), 20, 3)
+    for x in range(14, 126, 16):
+        cv2.rectangle(plate, (x, 12), (x + 9, 40), 30, -1)
+    canvas = np.full((300, 400), 110, np.uint8)
+    canvas[120:180, 130:270] = plate
+    turn = cv2.getRotationMatrix2D((200, 150), -angle, 1.0)
+    tilted = cv2.warpAffine(canvas, turn, (400, 300), borderValue=110)
+    corners = cv2.transform(
+        np.array([[[130, 120], [270, 120], [270, 180], [130, 180]]], float), turn
+    )
+    (x0, y0), (x1, y1) = corners[0].min(axis=0), corners[0].max(axis=0)
+    return tilted, (float(x0), float(y0), float(x1), float(y1))
+
+
+@pytest.mark.parametrize("angle", [-15.0, -8.0, 0.0, 6.0, 12.0])
+def test_skew_is_measured_from_the_plate_lines(angle: float) -> None:
+    image, box = drawn_plate(angle)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    assert skew_angle(image[y0:y1, x0:x1]) == pytest.approx(angle, abs=1.5)
+
+
+def test_a_tilted_plate_is_cut_level_and_stretched_to_the_ocr_input() -> None:
+    image, box = drawn_plate(12.0)
+    crop, angle = plate_crop(image, box, (128, 64), margin=0.08)
+    assert crop.shape == (64, 128) and angle == pytest.approx(12.0, abs=1.5)
+    assert abs(skew_angle(crop)) < 2.0
+    level, _ = plate_crop(*drawn_plate(0.0), (128, 64), margin=0.08)
+    assert np.abs(crop.astype(int) - level.astype(int)).mean() < 25  # close to the level plate
+
+
+# --- the child's pipeline with models that behave like the real ones ----------------------------
+
+
+class FakeDetector:
+    """Finds the plate wherever the frame's `plates` list says it is."""
+
+    def __init__(self, boxes: dict[int, list[tuple[float, float, float, float]]]) -> None:
+        self.boxes = boxes
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return [Detection(b, 0.9) for b in self.boxes.get(int(image[0, 0, 0]), [])]
+
+
+class FakeReader:
+    """Reads a fixed registration; the crop is sharper the later the frame."""
+
+    def __init__(self, text: str, confidence: float = 0.9) -> None:
+        self.text, self.confidence = text, confidence
+
+    def read(self, image: np.ndarray, box: Any, *, score: float, ts: float) -> PlateReading:
+        return PlateReading(
+            box=box,
+            text=self.text,
+            char_confidences=(self.confidence,) * len(self.text),
+            province="กรุงเทพมหานคร",
+            province_confidence=0.8,
+            detection_score=score,
+            sharpness=float(image[0, 0, 0]) * 10 + 1,
+            ts=ts,
+            crop=np.full((20, 40, 3), int(image[0, 0, 0]), np.uint8),
+        )
+
+
+def frame(index: int, ts: float) -> Frame:
+    image = np.zeros((72, 128, 3), np.uint8)
+    image[0, 0] = index  # tells the fake detector which frame this is
+    return Frame(image=image, ts=ts, seq=index, main=np.repeat(np.repeat(image, 10, 0), 10, 1))
+
+
+def crossing(count: int) -> dict[int, list[tuple[float, float, float, float]]]:
+    return {i: [(10.0 + 8 * i, 30.0, 40.0 + 8 * i, 42.0)] for i in range(1, count + 1)}
+
+
+def run(watch: PlateWatch, frames: range, regions: Regions | None = None) -> list[dict[str, Any]]:
+    messages = []
+    for i in frames:
+        messages += watch.step("gate", frame(i, i * 0.2), regions)
+    return messages + watch.flush("gate")
+
+
+def test_a_crossing_plate_is_one_track_with_its_crop_and_full_resolution_box() -> None:
+    watch = PlateWatch(FakeDetector(crossing(8)), FakeReader("1กข1234"))  # type: ignore[arg-type]
+    messages = run(watch, range(1, 9))
+    assert [m["phase"] for m in messages] == ["new", "end"]
+    new, end = (m["plate"] for m in messages)
+    assert new["registration"] == "1กข1234" and new["track_id"] == end["track_id"] == 1
+    assert (new["series"], new["consonants"], new["number"]) == ("1", "กข", "1234")
+    assert new["box"] == [260.0, 300.0, 560.0, 420.0]  # frame 2, in main-stream pixels
+    assert new["frame_size"] == [1280, 720] and end["frames"] == 8
+    assert messages[0]["jpeg"][:2] == b"\xff\xd8" and messages[1]["jpeg"] is None
+
+
+def test_unsure_readings_and_plates_outside_the_regions_do_not_count() -> None:
+    unsure = PlateWatch(FakeDetector(crossing(6)), FakeReader("กข12", 0.3))  # type: ignore[arg-type]
+    assert run(unsure, range(1, 7)) == []
+    right_half = Regions(include=(((0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)),))
+    outside = PlateWatch(FakeDetector(crossing(3)), FakeReader("กข12"))  # type: ignore[arg-type]
+    assert run(outside, range(1, 4), right_half) == []
+
+
+def test_skipped_frames_end_a_lost_track() -> None:
+    watch = PlateWatch(FakeDetector(crossing(3)), FakeReader("กข12"))  # type: ignore[arg-type]
+    seen = [m["phase"] for i in range(1, 4) for m in watch.step("gate", frame(i, i * 0.2))]
+    assert seen == ["new"]
+    assert watch.idle("gate", frame(50, 2.0)) == []  # not lost long enough yet
+    (end,) = watch.idle("gate", frame(51, 3.0))  # 2.4 s after the last reading
+    assert end["phase"] == "end" and end["plate"]["registration"] == "กข12"
+
+
+# --- events and the hotlist ----------------------------------------------------------------------
+
+
+def message(phase: str = "new", registration: str = "1กข1234", jpeg: bytes | None = b"jpg") -> Any:
+    series, consonants, number = split(registration)
+    plate = {
+        "track_id": 3, "registration": registration, "province": "กรุงเทพมหานคร",
+        "province_confidence": 0.8, "confidence": 0.7, "char_confidences": [0.9] * 6 + [0.7],
+        "box": [1.0, 2.0, 3.0, 4.0], "frames": 5, "first_ts": 1.7e9, "last_ts": 1.7e9 + 2,
+        "series": series, "consonants": consonants, "number": number, "frame_size": [1280, 720],
+    }  # fmt: skip
+    return {"type": "plate", "camera": "gate", "phase": phase, "plate": plate, "jpeg": jpeg}
+
+
+def test_a_plate_message_becomes_a_priority_2_plate_event_with_its_crop() -> None:
+    event, media = PlateEvents(hotlist=lambda: None).event(message())
+    assert (event.kind, event.phase, event.priority) == ("plate", "new", PRIORITY_DETECTION)
+    data = event.data
+    assert data["registration"] == "1กข1234" and data["consonants"] == "กข"
+    assert data["camera"] == "gate" and data["first_ts"].endswith("Z")
+    assert data["hotlist"] is None and data["crop"] == "plate.jpg"
+    assert [(m.name, m.content) for m in media] == [("plate.jpg", b"jpg")]
+    end, none = PlateEvents(hotlist=lambda: None).event(message("end", jpeg=None))
+    assert end.phase == "end" and none == [] and "crop" not in end.data
+
+
+def test_a_hotlist_hit_raises_the_plate_to_priority_1_even_when_misread_slightly() -> None:
+    stored = {"1กข1234": {"label": "stolen", "priority": 1}, "กท99": {"priority": 3}}
+    events = PlateEvents(hotlist=lambda: stored)
+    hit, _ = events.event(message(registration="1กท1234"))  # ข/ท: one real substitution
+    assert hit.priority == PRIORITY_FAULT
+    assert hit.data["hotlist"]["plate"] == "1กข1234" and hit.data["hotlist"]["exact"] is False
+    low, _ = events.event(message(registration="กท99"))
+    assert low.priority == PRIORITY_DETECTION and low.data["hotlist"]["exact"] is True
+    stored.pop("1กข1234")  # the hotlist changed: read again
+    assert events.event(message())[0].priority == PRIORITY_DETECTION
+
+
+def test_plate_events_match_the_asyncapi_document() -> None:
+    stored = {"1กข1234": {"province": "กรุงเทพมหานคร", "reason": "stolen"}}
+    for phase, hotlist in (("new", stored), ("end", None)):
+        event, _ = PlateEvents(hotlist=lambda h=hotlist: h).event(message(phase))
+        payload = event.payload(device="pole-1", site="lab", boot=1, seq=7)
+        check("event", json.loads(json.dumps(payload)))
+
+
+def test_a_corrupt_stored_hotlist_is_ignored_not_fatal() -> None:
+    event, _ = PlateEvents(hotlist=lambda: {"1กข1234": {"priority": "high"}}).event(message())
+    assert event.priority == PRIORITY_DETECTION and event.data["hotlist"] is None
+
+
+def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
+    assert spec_of(VisionConfig(), []).plates is None
+    on = VisionConfig(plates=True, plate_detector="det", min_plate_score=0.4)
+    assert spec_of(on, []).plates == PlateOptions(detector="det", min_score=0.4)
+
+
+# --- the committed models ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plate_models() -> tuple[Model, Model]:
+    pytest.importorskip("ai_edge_litert")
+    detector, ocr = committed_models()
+    return Model(detector), Model(ocr)
+
+
+def clip_frames() -> list[tuple[np.ndarray, Any]]:
+    from models.plates import fonts  # noqa: PLC0415
+
+    if not fonts.fonts_available():
+        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    return list(sample_clip.frames(sample_clip.ClipSpec()))
+
+
+def test_detector_decoding_matches_the_reference_on_real_model_outputs(
+    plate_models: tuple[Model, Model],
+) -> None:
+    detector = PlateDetector(plate_models[0], min_score=0.1, top=1000)
+    image, _ = clip_frames()[20]
+    square, _ = letterbox(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), detector.size)
+    outputs = detector.model.run(square[None, :, :, None].astype(np.float32) / 255)
+    heat = next(o for o in outputs if o.shape[-1] == 1)[0, ..., 0]
+    box = next(o for o in outputs if o.shape[-1] == 4)[0]
+    ours = peaks(heat, box, stride=detector.stride, min_score=0.1, top=1000)
+    assert ours, "no plate found in a frame that shows one"
+    assert_same(ours, reference_peaks(heat, box, detector.stride, 0.1))
+
+
+def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
+    plate_models: tuple[Model, Model],
+) -> None:
+    pipeline = pytest.importorskip("models.plates.pipeline")
+    reader = PlateReader(plate_models[1])
+    reference = pipeline.PlateReader(*committed_models())
+    spec = sample_clip.ClipSpec()
+    for index in (10, 20, 30):
+        image = cv2.cvtColor(clip_frames()[index][0], cv2.COLOR_BGR2GRAY)
+        crop = reader.crop(image, sample_clip.plate_box(spec, index))
+        out = reference.ocr(crop)
+        probs = plate_text.softmax(out[len(plate_text.OCR_CLASSES) + 1])
+        ours = reader.ocr(crop)
+        assert ours.registration == plate_text.constrained(probs)
+        assert ours.province == plate_text.province(out[len(plate_text.PROVINCES)])[0]
+
+
+def test_the_pipeline_reads_the_rendered_plate_of_the_sample_clip(
+    plate_models: tuple[Model, Model],
+) -> None:
+    spec = sample_clip.ClipSpec()
+    watch = PlateWatch(PlateDetector(plate_models[0]), PlateReader(plate_models[1]))
+    events = []
+    for index, (image, _) in enumerate(clip_frames()):
+        events += watch.step("road", Frame(image=image, ts=index / spec.fps, seq=index))
+    events += watch.flush("road")
+    assert [e["phase"] for e in events].count("new") == 1, events
+    assert events[-1]["plate"]["registration"] == spec.registration
