@@ -19,6 +19,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from agent import __version__, config, handlers, systemd
+from agent.alarm import AllIndicators
 from agent.control import ControlServer
 from agent.control_room import ControlRoom, document_of, sos_timing, start_config
 from agent.errors import StorageError
@@ -28,7 +29,7 @@ from agent.mcu import Mcu
 from agent.outbox import Outbox
 from agent.publisher import Incoming, Publisher
 from agent.remote import Request, subscriptions
-from agent.sos import AllIndicators, Sos
+from agent.sos import Sos
 
 if TYPE_CHECKING:
     from agent.sightings import Sightings

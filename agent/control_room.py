@@ -13,6 +13,7 @@ import time
 from typing import Any, Protocol
 
 from agent import __version__, desired
+from agent.alarm import Timing
 from agent.commands import CommandSet
 from agent.config import Config, MqttConfig, SosConfig
 from agent.config_layer import LayerStore, store_in
@@ -21,7 +22,7 @@ from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.remote import Remote, Request
 from agent.rollout import Hooks, Rollout
-from agent.sos import Sos, Timing
+from agent.sos import Sos
 from agent.telemetry import Condition, Sources, Telemetry
 
 log = logging.getLogger(__name__)

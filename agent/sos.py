@@ -13,74 +13,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from dataclasses import asdict, replace
+from typing import Any
 
+from agent.alarm import LATCH_KEY, Alarm, Indicators, Presses, Store, Timing, alarm_event
 from agent.errors import CommandError
 from agent.events import PRIORITY_SOS, Event, Media, utc_timestamp
 
 log = logging.getLogger(__name__)
 
-LATCH_KEY = "sos.alarm"
 # A caller pressing again is worth telling the control room, but not once per bounce.
 PRESS_UPDATE_MIN_S = 5.0
 REPLY_TIMEOUT_S = 5.0
 # A snapshot that arrives this soon after the alarm ended is still sent: a technician's
 # reset or a short test must not swallow the picture of who pressed.
 ATTACH_AFTER_END_S = 60.0
-
-
-class Store(Protocol):
-    """The outbox as the alarm sees it."""
-
-    def add(
-        self, event: Event, *, state: dict[str, Any] | None = None, media: Sequence[Media] = ()
-    ) -> object: ...
-
-    def get_state(self, key: str) -> Any: ...
-
-
-class Indicators(Protocol):
-    """Whatever shows the caller that the alarm is registered and acknowledged."""
-
-    def show(self, *, registered: bool, acknowledged: bool) -> None: ...
-
-
-class AllIndicators:
-    """Several sets of indicators shown together: the GPIO lamps and the MCU's outputs."""
-
-    def __init__(self, *sets: Indicators) -> None:
-        self._sets = sets
-
-    def show(self, *, registered: bool, acknowledged: bool) -> None:
-        """Show the same state on every set."""
-        for indicators in self._sets:
-            indicators.show(registered=registered, acknowledged=acknowledged)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Alarm timing from `[sos]`."""
-
-    resend_s: float
-    debounce_s: float
-    min_hold_s: float
-    test_timeout_s: float
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """The latched state of the active alarm; its id is the id of its `new` event."""
-
-    id: str
-    test: bool
-    source: str
-    raised_at: str
-    presses: int = 1
-    acked: bool = False
-    acked_by: str | None = None
-    acked_at: str | None = None
-    updates: int = 0
 
 
 class Sos:
@@ -102,7 +49,7 @@ class Sos:
         self._clock = clock
         self._inbox: queue.Queue[tuple[str, Any, Future[dict[str, Any]] | None]] = queue.Queue()
         self._alarm: Alarm | None = None
-        self._press_started: float | None = None
+        self._presses = Presses(lambda: max(self._timing.debounce_s, self._timing.min_hold_s))
         self._last_sent = 0.0
         self._raised_mono = 0.0
         self._ended: tuple[Alarm, float] | None = None  # the last alarm ended, and when
@@ -189,7 +136,7 @@ class Sos:
         self._tick()
 
     def _wait(self) -> float:
-        deadlines = [self._press_deadline(), self._resend_deadline(), self._test_deadline()]
+        deadlines = [self._presses.deadline(), self._resend_deadline(), self._test_deadline()]
         due = min((d for d in deadlines if d is not None), default=self._clock() + 1.0)
         return min(max(due - self._clock(), 0.0), 1.0)
 
@@ -221,30 +168,12 @@ class Sos:
     # --- presses ---------------------------------------------------------------------------
 
     def _on_edge(self, pressed: bool, at: float) -> None:
-        if pressed:
-            self._press_started = at
-            return
-        started, self._press_started = self._press_started, None
-        # A press is judged by its edges' own times, never by the pin's level when this
-        # thread gets to it: under load the release may be handled long after it happened.
-        if started is not None and at - started >= self._hold_needed():
+        if self._presses.edge(pressed, at):
             self._on_press()
-
-    def _hold_needed(self) -> float:
-        return max(self._timing.debounce_s, self._timing.min_hold_s)
-
-    def _press_deadline(self) -> float | None:
-        if self._press_started is None:
-            return None
-        return self._press_started + self._hold_needed()
 
     def _tick(self) -> None:
         now = self._clock()
-        deadline = self._press_deadline()
-        if deadline is not None and now >= deadline:
-            # Held this long with no release seen: a press. If a release is still on its way
-            # from a delayed GPIO thread, raising is the safe side of the doubt.
-            self._press_started = None
+        if self._presses.due(now):
             self._on_press()
         deadline = self._resend_deadline()
         if deadline is not None and now >= deadline:
@@ -293,23 +222,10 @@ class Sos:
         alarm = self._alarm
         assert alarm is not None
         alarm = replace(alarm, updates=alarm.updates + 1)
-        event = self._event(alarm, "update", extra)
+        event = alarm_event(alarm, "update", extra)
         self._store.add(event, state={LATCH_KEY: asdict(alarm)}, media=media)
         self._alarm = alarm
         self._last_sent = self._clock()
-
-    def _event(self, alarm: Alarm, phase: str, extra: dict[str, Any]) -> Event:
-        data = {
-            "alarm": alarm.id,
-            "source": alarm.source,
-            "presses": alarm.presses,
-            "acked": alarm.acked,
-            "raised_at": alarm.raised_at,
-            **extra,
-        }
-        if alarm.acked:
-            data.update(acked_by=alarm.acked_by, acked_at=alarm.acked_at)
-        return Event(kind="sos", priority=PRIORITY_SOS, phase=phase, test=alarm.test, data=data)
 
     def _resend_deadline(self) -> float | None:
         alarm = self._alarm
@@ -336,7 +252,7 @@ class Sos:
         alarm = self._active(alarm_id)
         duration = round(self._clock() - self._raised_mono, 3)
         extra = {"ended_by": by, "reason": source, "duration_s": duration}
-        self._store.add(self._event(alarm, "end", extra), state={LATCH_KEY: None})
+        self._store.add(alarm_event(alarm, "end", extra), state={LATCH_KEY: None})
         self._alarm, self._ended = None, (alarm, self._clock())
         self._indicators.show(registered=False, acknowledged=False)
         log.warning("SOS alarm %s ended by %s (%s)", alarm.id, by, source)
@@ -350,7 +266,7 @@ class Sos:
         alarm, ended_at = self._ended or (None, 0.0)
         recent = self._clock() - ended_at <= ATTACH_AFTER_END_S
         if alarm is not None and alarm.id == alarm_id and recent:
-            self._store.add(self._event(alarm, "info", {"snapshot": True}), media=media)
+            self._store.add(alarm_event(alarm, "info", {"snapshot": True}), media=media)
             return
         log.warning(
             "dropped %d media for alarm %s: not active nor just ended", len(media), alarm_id

@@ -11,9 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from agent.alarm import Timing
 from agent.events import PRIORITY_DETECTION, PRIORITY_FAULT, PRIORITY_SOS, Event, Media
 from agent.outbox import Stored
-from agent.sos import Sos, Timing
+from agent.sos import Sos
 from tests.broker import Broker, Received, Subscriber, wait_until
 from tests.snapshots import jpeg
 from tests.test_asyncapi import SPEC

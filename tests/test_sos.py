@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from agent import sos as sos_module
+from agent.alarm import Timing
 from agent.errors import CommandError
 from agent.events import Media
 from agent.gpio import Pins
 from agent.outbox import Outbox
-from agent.sos import Sos, Timing
+from agent.sos import Sos
 from tests.snapshots import jpeg
 
 BUTTON, YELLOW, GREEN = 17, 22, 27
