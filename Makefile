@@ -1,5 +1,6 @@
 # The two commands a newcomer needs (both set everything up on a fresh machine):
-#   make demo   the daemon on a laptop: simulated GPIO, SQLite, a local mosquitto if installed
+#   make demo   the daemon on a laptop (simulated GPIO, SQLite, mosquitto if installed): an SOS,
+#               then a sample clip through the vision pipeline
 #   make test   lint, type checks and the whole test suite, as CI runs it
 PYTHON ?= python3
 VENV := .venv

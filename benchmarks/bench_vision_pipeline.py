@@ -1,7 +1,7 @@
 """Vision pipeline: per-stage time against bare invoke, end-to-end fps, the child's memory.
 
 The clip is `tests/sample_clip.py`'s 1280x720 road scene (a car with a rendered Thai plate)
-with scikit-image's public-domain astronaut photo pasted top right, so every frame has one
+with a face drawn by `sample_clip.drawn_face` pasted top right, so every frame has one
 face; written as MJPG AVI at run time. Three measurements, all with one LiteRT thread:
 
 - stages, in this process, frame by frame as the vision child runs them: decode
@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 from bench_daemon_footprint import Memory, interpreter, memory
 from machine import describe
 
@@ -43,10 +42,9 @@ from agent.vision.process import VisionSupervisor
 from agent.vision.runtime import Model
 from agent.vision.worker import CameraSpec, VisionSpec
 from tests import sample_clip
-from tests.vision_fixtures import WHEEL_CACHE, photo
+from tests.vision_fixtures import WHEEL_CACHE
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / ".cache" / "models"
-FACE_ORIGIN = (740, 0)  # top right: the astronaut's 512x512 photo over sky and wall
 OVERHEAD_TARGET = 0.5  # pre + post <= 50 % of bare invoke
 RSS_TARGET_MB = 150.0
 STAGES = ("decode", "motion gate", "pre", "set inputs", "invoke", "get outputs", "post")
@@ -55,20 +53,7 @@ STAGES = ("decode", "motion gate", "pre", "set inputs", "invoke", "get outputs",
 def write_clip(path: Path, seconds: float) -> int:
     """The sample clip with a face in every frame, as MJPG AVI; the number of frames."""
     spec = sample_clip.ClipSpec(seconds=seconds)
-    face = photo("astronaut")
-    x, y = FACE_ORIGIN
-    writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter.fourcc(*"MJPG"), spec.fps, (spec.width, spec.height)
-    )
-    count = 0
-    try:
-        for frame, _ in sample_clip.frames(spec):
-            frame[y : y + face.shape[0], x : x + face.shape[1]] = face
-            writer.write(frame)
-            count += 1
-    finally:
-        writer.release()
-    return count
+    return len(sample_clip.write(path, spec, face=sample_clip.drawn_face()))
 
 
 def timed(samples: dict[str, list[float]], stage: str, action: Callable[[], Any]) -> Any:

@@ -1,9 +1,11 @@
 """A synthetic sample clip: a car with a rendered Thai plate crossing a 1280x720 road scene.
 
-No real plates or people: the plate is drawn by the project's own generator
-(`models.plates.layout`, Pillow and Debian's Thai fonts, no TensorFlow) and the car is a few
-rectangles. The plate's box in every frame is known exactly (`plate_box`), which is what
-tests of the tracker and, later, of the plate models compare against.
+No real plates: the plate is drawn by the project's own generator (`models.plates.layout`,
+Pillow and Debian's Thai fonts, no TensorFlow) and the car is a few rectangles. A face, when
+wanted, is pasted into the scene: `drawn_face()` draws one (no real person's face in the
+project's sample media) that BlazeFace finds with both of its models. The plate's box in
+every frame is known exactly (`plate_box`), which is what tests of the tracker and of the
+plate models compare against.
 
     python -m tests.sample_clip sample.avi
 """
@@ -45,6 +47,9 @@ class ClipSpec:
 CAR_SIZE = (420, 260)  # width, height in pixels
 PLATE_SIZE = (161, 71)  # a car plate at scale 0.7 (230 x 101 at scale 1)
 PLATE_OFFSET = ((CAR_SIZE[0] - PLATE_SIZE[0]) // 2, 165)  # inside the car box
+# Top right: a 512x512 photo over sky and wall; the car passes in front of its lower half,
+# below the face, so the plate is never hidden.
+FACE_ORIGIN = (740, 0)
 
 
 def car_origin(spec: ClipSpec, index: int) -> tuple[int, int]:
@@ -114,17 +119,19 @@ def _paste(frame: Image, patch: Image, origin: tuple[int, int]) -> None:
         frame[fy0:fy1, fx0:fx1] = patch[fy0 - y : fy1 - y, fx0 - x : fx1 - x]
 
 
-def frames(spec: ClipSpec) -> Iterator[tuple[Image, Box | None]]:
-    """Every frame of the clip with the plate's box in it."""
+def frames(spec: ClipSpec, face: Image | None = None) -> Iterator[tuple[Image, Box | None]]:
+    """Every frame of the clip with the plate's box in it; `face` pasted at FACE_ORIGIN."""
     scene, plate = background(spec), plate_image(spec)
+    if face is not None:
+        _paste(scene, face, FACE_ORIGIN)
     for index in range(spec.frames):
         frame = scene.copy()
         draw_car(frame, car_origin(spec, index), plate)
         yield frame, plate_box(spec, index)
 
 
-def write(path: Path, spec: ClipSpec | None = None) -> list[Box | None]:
-    """Write the clip as MJPG AVI; the plate box of every frame."""
+def write(path: Path, spec: ClipSpec | None = None, face: Image | None = None) -> list[Box | None]:
+    """Write the clip as MJPG AVI, `face` pasted in if given; the plate box of every frame."""
     spec = spec or ClipSpec()
     writer = cv2.VideoWriter(
         str(path), cv2.VideoWriter_fourcc(*"MJPG"), spec.fps, (spec.width, spec.height)
@@ -133,7 +140,7 @@ def write(path: Path, spec: ClipSpec | None = None) -> list[Box | None]:
         raise OSError(f"cannot write {path}")
     boxes = []
     try:
-        for frame, box in frames(spec):
+        for frame, box in frames(spec, face):
             writer.write(frame)
             boxes.append(box)
     finally:
@@ -153,3 +160,30 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def drawn_face(size: int = 400) -> Image:
+    """A face drawn with a few shapes, frontal, that both BlazeFace models detect (BGR)."""
+    image = np.full((size, size, 3), (200, 210, 215), np.uint8)
+    c, s = size // 2, size / 100  # centre, and one hundredth of the size
+    cv2.ellipse(image, (c, c + 10), (round(28 * s), round(36 * s)), 0, 0, 360, (150, 180, 225), -1)
+    cv2.ellipse(
+        image, (c, c - round(25 * s)), (round(30 * s), round(16 * s)), 0, 180, 360, (40, 40, 50), -1
+    )
+    for side in (-1, 1):
+        eye = (c + side * round(11 * s), c - round(4 * s))
+        cv2.ellipse(image, eye, (round(5 * s), round(2.8 * s)), 0, 0, 360, (255, 255, 255), -1)
+        cv2.circle(image, eye, round(2.2 * s), (60, 40, 30), -1)
+        brow = (
+            (eye[0] - round(6 * s), eye[1] - round(6 * s)),
+            (eye[0] + round(6 * s), eye[1] - round(7 * s)),
+        )
+        cv2.line(image, brow[0], brow[1], (40, 40, 50), 4)
+    nose = np.array(
+        [(c, c), (c - round(3 * s), c + round(9 * s)), (c + round(3 * s), c + round(9 * s))]
+    )
+    cv2.polylines(image, [nose], False, (110, 140, 190), 3)
+    cv2.ellipse(
+        image, (c, c + round(17 * s)), (round(9 * s), round(3.5 * s)), 0, 0, 180, (80, 80, 170), -1
+    )
+    return cv2.GaussianBlur(image, (5, 5), 0)
