@@ -1,7 +1,8 @@
 """`edge-agent`: the daemon and the technician's command line.
 
 Exit status: 0 success, 1 failure, 2 usage error. Errors are one line on stderr. Live
-commands reach the daemon over its control socket; history is read from SQLite read-only.
+commands reach the daemon over its control socket; history is read from SQLite read-only
+(agent.cli_history); the vision and health commands are in agent.cli_vision.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent import __version__, cli_vision, config, control, systemd, views
-from agent.audit import line as audit_line
-from agent.config_layer import history_line, store_in
+from agent import __version__, cli_history, cli_vision, config, control, systemd, views
 from agent.errors import AgentError, ControlError
 from agent.mcu_outputs import OUTPUT_MODES
 
@@ -73,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("run", _run, "run the daemon (what systemd starts)")
     add("status", _status, "one screen: identity, broker link, outbox, SOS, health", parent=reader)
-    events = add("events", _events, "recent events from the outbox", parent=reader)
+    events = add("events", cli_history.events, "recent events from the outbox", parent=reader)
     events.add_argument("--kind", help="only events of this kind")
     events.add_argument("--pending", action="store_true", help="only events not yet delivered")
     events.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
@@ -104,10 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
         into=cfg,
         parent=reader,
     )
-    add("history", _config_history, "remote configuration versions kept", into=cfg, parent=reader)
+    add(
+        "history",
+        cli_history.config_history,
+        "remote configuration versions kept",
+        into=cfg,
+        parent=reader,
+    )
     rollback = add("rollback", _config_rollback, "go back to a kept remote version", into=cfg)
     rollback.add_argument("version", type=_positive, help="the version to restore")
-    audit = add("audit", _audit, "remote commands: who, what, when, result", parent=reader)
+    audit = add(
+        "audit", cli_history.audit, "remote commands: who, what, when, result", parent=reader
+    )
     audit.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
     audit.add_argument("--name", help="only this command")
 
@@ -133,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add(
         "stats",
-        _queue_stats,
+        cli_history.queue_stats,
         "depth per kind and priority, bytes, oldest age",
         into=_group(sub, "queue", "the outbox queue"),
         parent=reader,
@@ -191,31 +197,6 @@ def _status(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     _emit(args, data, views.status_text)
     return EXIT_OK
-
-
-def _events(args: argparse.Namespace) -> int:
-    reader = views.history(_load(args))
-    try:
-        records = reader.recent(kind=args.kind, pending_only=args.pending, limit=args.limit)
-        for record in reversed(records):
-            _event(args, record)
-        last = max((r["seq"] for r in records), default=0)
-        while args.follow:
-            time.sleep(0.5)
-            for record in reader.recent(
-                kind=args.kind, pending_only=args.pending, limit=1000, after_seq=last
-            ):
-                _event(args, record)
-                last = max(last, record["seq"])
-    finally:
-        reader.close()
-    return EXIT_OK
-
-
-def _event(args: argparse.Namespace, record: dict[str, Any]) -> None:
-    # JSON Lines: one event per line, so `--follow --json` can be piped into a parser.
-    line = json.dumps(record, ensure_ascii=False) if args.json else views.event_line(record)
-    print(line, flush=True)
 
 
 def _live(args: argparse.Namespace, cmd: str, payload: dict[str, Any]) -> Any:
@@ -277,37 +258,11 @@ def _config_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _config_history(args: argparse.Namespace) -> int:
-    layers = [vars(layer) for layer in store_in(_load(args).storage.dir).history()]
-    _emit(args, layers, lambda rows: "\n".join(map(history_line, rows)) or "no remote versions")
-    return EXIT_OK
-
-
 def _config_rollback(args: argparse.Namespace) -> int:
     report = _live(args, "config_rollback", {"version": args.version})
     errors = "; ".join(f"{e['key']}: {e['message']}" for e in report["errors"])
     print(f"version {report['version']}: {report['status']}" + (f" ({errors})" if errors else ""))
     return EXIT_OK if report["status"] != "rejected" else EXIT_FAILURE
-
-
-def _audit(args: argparse.Namespace) -> int:
-    reader = views.history(_load(args))
-    try:
-        entries = [e.to_dict() for e in reader.audit(limit=args.limit, name=args.name)]
-    finally:
-        reader.close()
-    for entry in reversed(entries):
-        _emit(args, entry, audit_line)
-    return EXIT_OK
-
-
-def _queue_stats(args: argparse.Namespace) -> int:
-    reader = views.history(_load(args))
-    try:
-        _emit(args, reader.stats().to_dict(), views.queue_text)
-    finally:
-        reader.close()
-    return EXIT_OK
 
 
 def _setup_logging(level: str) -> None:

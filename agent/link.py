@@ -7,7 +7,8 @@ and builds a new one; the outbox is the only store of record.
 
 A short-lived thread makes the blocking TCP/TLS connect (so a failure keeps its reason), then
 paho's own network thread (`loop_start`) runs the connection. Every paho callback turns into
-one `Signal` handed to `emit` and returns: an exception there would kill paho's thread.
+one `Signal` (agent.link_signals) handed to `emit` and returns: an exception there would
+kill paho's thread.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from agent import config as configuration
 from agent.config import MqttConfig
+from agent.link_signals import Acked, Connected, Dropped, Incoming, Received, Signal
+
+__all__ = [
+    "Acked",
+    "Connected",
+    "Dropped",
+    "Incoming",
+    "Link",
+    "LinkStats",
+    "PacketTooLargeError",
+    "Received",
+    "Signal",
+    "Will",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,55 +66,6 @@ paho_log.addFilter(_AfterDisconnect())
 
 class PacketTooLargeError(ValueError):
     """A PUBLISH larger than the Maximum Packet Size the broker announced in CONNACK."""
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A message received on a subscribed topic."""
-
-    topic: str
-    payload: bytes
-    response_topic: str | None = None
-    correlation_data: bytes | None = None
-    user_properties: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Connected:
-    """CONNACK arrived; `error` is set when the broker refused the connection."""
-
-    link: Link
-    receive_maximum: int
-    error: str | None
-    maximum_packet_size: int | None = None  # MQTT 5 §3.2.2.3.6; None: no limit
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """The connection ended or could not be made."""
-
-    link: Link
-    error: str
-
-
-@dataclass(frozen=True)
-class Acked:
-    """PUBACK for `mid`; `error` is set for a failure reason code (e.g. 0x87 Not authorized)."""
-
-    link: Link
-    mid: int
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Received:
-    """A message arrived on a subscription."""
-
-    link: Link
-    message: Incoming
-
-
-Signal = Connected | Dropped | Acked | Received
 
 
 @dataclass

@@ -7,7 +7,8 @@ its message id; a failure reason code (e.g. 0x87 Not authorized) holds it back w
 
 Each connection is a fresh `Link`; on a drop the link and its in-RAM queue are discarded and
 the window is refilled from the outbox, so after an outage every SOS goes out before the
-backlog of lower-priority rows (DESIGN §3.3).
+backlog of lower-priority rows (DESIGN §3.3). This module keeps the connection's lifecycle;
+`agent.delivery` sends rows and handles their PUBACKs, `agent.reconnect` holds the schedule.
 """
 
 from __future__ import annotations
@@ -17,24 +18,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from agent.complaint import Complaint
 from agent.config import MqttConfig
+from agent.delivery import Delivery, Outbox
 from agent.events import encode, utc_timestamp
-from agent.link import (
-    Acked,
-    Connected,
-    Dropped,
-    Incoming,
-    Link,
-    LinkStats,
-    PacketTooLargeError,
-    Signal,
-    Will,
-)
+from agent.link import Link, LinkStats, Will
+from agent.link_signals import Acked, Connected, Dropped, Incoming, Signal
 from agent.reconnect import Reconnect
-from agent.window import Entry, Message, Row, Window
+from agent.window import Message, Row, Window
 
 __all__ = ["Incoming", "Outbox", "Publisher", "Row"]
 
@@ -43,34 +37,6 @@ log = logging.getLogger(__name__)
 STOPPED_ACK_S = 2.0  # a clean stop waits this long for the PUBACK of the "stopped" status
 TURN_S = 1.0  # the thread looks at deadlines and held rows at least this often
 JSON = "application/json"
-
-
-class Outbox(Protocol):
-    """The outbox as the publisher uses it."""
-
-    def pending(self, limit: int, exclude: Collection[str] = ()) -> Sequence[Row]: ...
-    def mark_delivered(self, ids: Iterable[str]) -> None: ...
-    def drop(self, row_id: str, reason: str) -> None: ...
-
-
-class _Complaint:
-    """A repeating error: logged once at WARNING, then at DEBUG with a count."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self.count = 0
-
-    def report(self, error: str) -> None:
-        """Log one more occurrence."""
-        self.count += 1
-        if self.count == 1:
-            log.warning("%s: %s", self._what, error)
-        else:
-            log.debug("%s: %s (%d times)", self._what, error, self.count)
-
-    def clear(self) -> None:
-        """The condition is over; the next occurrence warns again."""
-        self.count = 0
 
 
 def _ignore(message: Incoming) -> None:
@@ -95,7 +61,6 @@ class Publisher:
         self._config = config
         self._prefix = prefix
         self._client_id = client_id
-        self._outbox = outbox
         self._boot = boot
         self._version = version
         self._subscriptions = tuple(subscriptions)
@@ -119,9 +84,16 @@ class Publisher:
             min_backoff_s=config.reconnect_min_s, max_backoff_s=config.reconnect_max_s
         )
         self._retained: dict[str, bytes] = {}
-        self._delivered: list[str] = []
-        self._unreachable = _Complaint("MQTT broker connection")
-        self._refused = _Complaint("the broker refused a message")
+        self._unreachable = Complaint("MQTT broker connection", log)
+        self._refused = Complaint("the broker refused a message", log)
+        self._delivery = Delivery(
+            prefix=prefix,
+            outbox=outbox,
+            window=self._window,
+            refused=self._refused,
+            stats=self._stats,
+            lock=self._lock,
+        )
 
     # --- called from other threads ---------------------------------------------------------
 
@@ -179,9 +151,7 @@ class Publisher:
         """Connect when due, handle what arrived, record deliveries, refill the window."""
         self._maintain()
         self._drain(timeout)
-        if self._delivered:
-            self._outbox.mark_delivered(self._delivered)
-            self._delivered = []
+        self._delivery.record()
         self._fill()
         with self._lock:
             self._stats.inflight = len(self._window)
@@ -220,7 +190,7 @@ class Publisher:
         elif isinstance(item, Dropped):
             self._lose(item.error)
         elif isinstance(item, Acked):
-            self._on_acked(item)
+            self._delivery.acked(item)
         else:
             self._dispatch(item.message)
 
@@ -286,19 +256,6 @@ class Publisher:
             self._stats.last_error = error
         self._reconnect.later()
 
-    def _on_acked(self, signal: Acked) -> None:
-        entry = self._window.ack(signal.mid, refused=signal.error is not None)
-        if entry is None:
-            return
-        if signal.error is not None:
-            self._refused.report(f"{_topic(entry)}: {signal.error}")
-            with self._lock:
-                self._stats.failed += 1
-        elif not isinstance(entry, Message):
-            self._delivered.append(entry.id)
-            with self._lock:
-                self._stats.acked += 1
-
     def _enqueue(self, message: Message) -> None:
         if message.retain:
             self._retained[message.topic] = message.payload
@@ -312,59 +269,10 @@ class Publisher:
             log.exception("handling %s failed", message.topic)
 
     def _fill(self) -> None:
-        """Send status and replies first, then the next rows by (priority, seq)."""
-        if not self._connected:
-            return
-        while (message := self._window.next_message()) is not None:
-            self._send(message)
-        if self._stop.is_set() or self._window.free() <= 0:  # no new rows once stopping
-            return
-        for row in self._outbox.pending(self._window.free(), exclude=self._window.busy()):
-            self._send(row)
-
-    def _send(self, entry: Entry) -> None:
-        assert self._link is not None  # only called while connected
-        try:
-            if isinstance(entry, Message):
-                mid = self._link.publish(
-                    entry.topic, entry.payload, retain=entry.retain,
-                    correlation_data=entry.correlation_data, content_type=entry.content_type,
-                )  # fmt: skip
-            else:
-                mid = self._publish_row(entry)
-        except PacketTooLargeError as exc:
-            self._too_large(entry, str(exc))
-            return
-        except ValueError as exc:  # a topic with wildcards, or a payload over 256 MB
-            self._refused.report(f"{_topic(entry)}: {exc}")
-            if not isinstance(entry, Message):
-                self._window.hold(entry.id)
-            return
-        self._window.add(mid, entry)
-        if not isinstance(entry, Message):
-            with self._lock:
-                self._stats.sent += 1
-
-    def _publish_row(self, row: Row) -> int:
-        assert self._link is not None  # only called while connected
-        topic = f"{self._prefix}/{_topic(row)}"
-        if row.media is None:
-            return self._link.publish(topic, row.payload)
-        sha256 = [] if row.sha256 is None else [("sha256", row.sha256)]
-        return self._link.publish(
-            topic, row.payload, content_type=row.content_type, user_properties=sha256
-        )
-
-    def _too_large(self, entry: Entry, error: str) -> None:
-        """A media row the broker would refuse however often it is sent is dropped for good;
-        an event is held back (never dropped: it may be an SOS) until a broker takes it."""
-        self._refused.report(f"{_topic(entry)}: {error}")
-        if isinstance(entry, Message):
-            return
-        if entry.media is None:
-            self._window.hold(entry.id)
-        else:
-            self._outbox.drop(entry.id, f"too large for the broker: {error}")
+        """Send status and replies first, then the next rows (none once stopping)."""
+        if self._connected:
+            assert self._link is not None  # set while connected
+            self._delivery.fill(self._link, rows=not self._stop.is_set())
 
     def _finish(self) -> None:
         """Clean stop: publish "stopped" and wait, bounded, for its PUBACK, sending no rows."""
@@ -385,12 +293,3 @@ class Publisher:
     def _status(self, state: str) -> bytes:
         document = {"state": state, "boot": self._boot, "version": self._version}
         return encode({**document, "ts": utc_timestamp()})
-
-
-def _topic(entry: Entry) -> str:
-    """The topic, below the prefix for rows (DESIGN §3.2: telemetry has its own topic)."""
-    if isinstance(entry, Message):
-        return entry.topic
-    if entry.media is not None:
-        return f"media/{entry.id}"  # a media row's id is `{event id}/{name}`
-    return "telemetry" if entry.kind == "telemetry" else f"event/{entry.kind}"

@@ -3,44 +3,32 @@
 The daemon's side of the vision child (DESIGN §2). The supervisor's callback only enqueues;
 the main loop drains the queue (`tick`) into `face` and `plate` events (priority 2; a plate
 on the hotlist 1, agent.plate_events), reports a child that died or hung as a `vision` event
-(priority 1), and asks for a snapshot when an SOS alarm is raised, attaching it when it
-comes: the alarm never waits for it. Control-socket callers
-ask the child for snapshots and aiming readings (`camera aim`) the same way. Imported only when
-`[vision] enabled`, so the SOS core runs without numpy, OpenCV or LiteRT.
+(priority 1), and hands replies to snapshot and aiming requests to agent.snapshots, which
+also asks for a snapshot when an SOS alarm is raised. Imported only when `[vision] enabled`,
+so the SOS core runs without numpy, OpenCV or LiteRT.
 """
 
 from __future__ import annotations
 
-import logging
 import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Any, Protocol
 
 from agent.commands import HOTLIST_KEY
 from agent.config import CameraConfig, VisionConfig
-from agent.errors import HardwareError, ModelError
+from agent.errors import ModelError
 from agent.events import PRIORITY_DETECTION, PRIORITY_FAULT, Event, Media, utc_timestamp
 from agent.plate_events import PlateEvents
+from agent.snapshots import AIM_TIMEOUT_S, SNAPSHOT_TIMEOUT_S, Snapshots
 from agent.vision import models
 from agent.vision.motion import MotionConfig
 from agent.vision.plate_watch import PlateOptions
 from agent.vision.process import VisionSupervisor
 from agent.vision.worker import CameraSpec, VisionSpec
 
-log = logging.getLogger(__name__)
-
 INBOX_MAX = 1000
-MAX_OUTSTANDING = 4  # requests in flight: keeps the request pipe far from full
-SNAPSHOT_TIMEOUT_S = 10.0
-AIM_TIMEOUT_S = 5.0
-ALARM_SNAPSHOT_FOR_S = 60.0  # an alarm's snapshot is asked for (and retried) this long
-RETRY_S = 2.0
 REPEAT_FAULT_S = 3600.0  # the same vision failure is reported again at most this often
-
-Waiter = Future[dict[str, Any]] | str  # a control-socket caller, or the id of an alarm
 
 
 class Store(Protocol):
@@ -111,20 +99,21 @@ class Sightings:
         self.vision = vision
         self.cameras = [camera.name for camera in cameras]
         self._store = store
-        self._alarm = alarm
-        self._attach = attach
         self._inbox: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=INBOX_MAX)
-        self._lock = threading.Lock()
-        self._pending: dict[int, tuple[float, Waiter]] = {}
-        self._next_id = 0
         self._last_sent: dict[str, tuple[int, float]] = {}  # camera: (faces, when)
         self._reported: tuple[int, str, float] = (0, "", 0.0)  # restarts, error, when
-        self._watched: tuple[str | None, float, bool] = (None, 0.0, True)  # id, since, done
-        self._retry_at = 0.0
         self.dropped = 0
         self._plate_events = PlateEvents(hotlist=lambda: store.get_state(HOTLIST_KEY))
         self.supervisor = supervisor(
             spec_of(vision, cameras), on_message=self._enqueue, hang_s=vision.hang_s
+        )
+        self._snapshots = Snapshots(
+            vision=vision,
+            cameras=self.cameras,
+            supervisor=self.supervisor,
+            alarm=alarm,
+            attach=attach,
+            why=self._why,
         )
 
     # --- lifecycle (the composition root) ------------------------------------------------
@@ -132,7 +121,7 @@ class Sightings:
     def start(self) -> None:
         """Start supervising the vision child (after the alarm has resumed a latched alarm:
         a resumed alarm already had its chance at a snapshot)."""
-        self._watched = (_alarm_id(self._alarm()), 0.0, True)
+        self._snapshots.start()
         self.supervisor.start()
 
     def close(self) -> None:
@@ -165,10 +154,10 @@ class Sightings:
                 event, media = self._plate_events.event(message)
                 self._store.add(event, media=media)
             elif message.get("type") in ("snapshot", "aim"):
-                self._reply_arrived(message)
+                self._snapshots.arrived(message)
         self._report_restart()
-        self._expire()
-        self._watch_alarm()
+        self._snapshots.expire()
+        self._snapshots.watch_alarm()
 
     def _faces(self, message: dict[str, Any]) -> None:
         mode, floor = self.vision.faces, self.vision.min_face_quality
@@ -207,81 +196,15 @@ class Sightings:
         data["last_exit"] = health["last_exit"]
         self._store.add(Event(kind="vision", priority=PRIORITY_FAULT, data=data))
 
-    # --- snapshots ----------------------------------------------------------------------------
+    # --- snapshots (agent.snapshots) -------------------------------------------------------
 
     def snapshot(self, camera: str | None, timeout: float = SNAPSHOT_TIMEOUT_S) -> dict[str, Any]:
         """A JPEG from the running camera (a control-socket thread waits here, not the loop)."""
-        return self._call(self._snapshot_request(camera), "snapshot", timeout)
+        return self._snapshots.snapshot(camera, timeout)
 
     def aim(self, camera: str | None, timeout: float = AIM_TIMEOUT_S) -> list[dict[str, Any]]:
         """Aiming readings of one camera or of all (`camera aim`; agent.vision.aim)."""
-        reply = self._call({"type": "aim", "camera": camera}, "aiming reading", timeout)
-        return list(reply["cameras"])
-
-    def _call(self, request: dict[str, Any], what: str, timeout: float) -> dict[str, Any]:
-        """Ask the child and wait for its reply (on a control-socket thread, not the loop)."""
-        camera = request["camera"]
-        if camera is not None and camera not in self.cameras:
-            raise HardwareError(f"no camera {camera!r} (configured: {self.cameras})")
-        waiter: Future[dict[str, Any]] = Future()
-        if not self._ask(request, waiter):
-            raise HardwareError(f"the vision process is not running ({self._why()})")
-        try:
-            reply = waiter.result(timeout)
-        except TimeoutError:
-            raise HardwareError(f"no {what} from the vision process in {timeout:g} s") from None
-        if "error" in reply:
-            raise HardwareError(str(reply["error"]))
-        return reply
-
-    def _snapshot_request(self, camera: str | None) -> dict[str, Any]:
-        blur = self.vision.blur_faces_in_snapshots
-        return {"type": "snapshot", "camera": camera, "blur": blur}
-
-    def _ask(self, request: dict[str, Any], waiter: Waiter) -> bool:
-        with self._lock:
-            if len(self._pending) >= MAX_OUTSTANDING:
-                return False
-            self._next_id += 1
-            request_id = self._next_id
-            self._pending[request_id] = (time.monotonic() + SNAPSHOT_TIMEOUT_S, waiter)
-        if self.supervisor.request({**request, "id": request_id}):
-            return True
-        with self._lock:
-            self._pending.pop(request_id, None)
-        return False
-
-    def _reply_arrived(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            _, waiter = self._pending.pop(message.get("id", -1), (0.0, None))
-        if isinstance(waiter, Future):
-            waiter.set_result(message)
-        elif isinstance(waiter, str) and "jpeg" in message:
-            self._attach(waiter, [Media("snapshot.jpg", message["jpeg"])])
-            self._watched = (waiter, self._watched[1], True)
-            log.info("snapshot from camera %s attached to alarm %s", message["camera"], waiter)
-        elif isinstance(waiter, str):
-            log.warning("no snapshot for alarm %s yet: %s", waiter, message.get("error"))
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for request_id in [i for i, (due, _) in self._pending.items() if due < now]:
-                del self._pending[request_id]  # a hung or restarted child never answers
-
-    def _watch_alarm(self) -> None:
-        """Ask for a snapshot once per new alarm, retrying while the child cannot answer."""
-        alarm_id, since, done = self._watched
-        now = time.monotonic()
-        current = _alarm_id(self._alarm())
-        if current is not None and current != alarm_id:
-            alarm_id, since, done = self._watched = (current, now, False)
-        if alarm_id is None or done or now - since > ALARM_SNAPSHOT_FOR_S or now < self._retry_at:
-            return
-        with self._lock:
-            asked = alarm_id in (waiter for _, waiter in self._pending.values())
-        if not asked and not self._ask(self._snapshot_request(None), alarm_id):
-            self._retry_at = now + RETRY_S
+        return self._snapshots.aim(camera, timeout)
 
     # --- health (status, telemetry, selftest) ------------------------------------------------
 
@@ -350,10 +273,6 @@ class Sightings:
         if health["state"] == "running":
             return f"running, pid {health['pid']}, {health['restarts']} restart(s)"
         return f"{health['state']}: {health['error'] or 'no error'}"
-
-
-def _alarm_id(state: dict[str, Any]) -> str | None:
-    return str(state["id"]) if state.get("active") else None
 
 
 def _crops(message: dict[str, Any]) -> list[bytes | None]:
