@@ -1,0 +1,84 @@
+"""Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
+
+    .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz \
+        --scenes build/plates/scenes_val.npz --real ../shared/data/plates \
+        --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
+
+Prints one JSON object.  The reference detector is a yardstick for the real
+photos only; it is never shipped.  Real registrations are never printed
+unless ``--details`` is given (they are personal data: keep them local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.vision import plate_text
+from models.plates import metrics, pipeline, real
+from models.plates.alphabet import decode
+
+MODELS = Path(__file__).parent
+
+
+def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
+    """OCR on held-out synthetic crops (constrained and greedy decoding)."""
+    data = np.load(path)
+    truths = [decode([int(v) for v in row if v >= 0]) for row in data["labels"]]
+    reads, greedy, prov_ok = [], [], []
+    for image, province in zip(data["images"], data["provinces"], strict=True):
+        out = reader.ocr(image)
+        probs = plate_text.softmax(out[len(plate_text.OCR_CLASSES) + 1])
+        reads.append(plate_text.constrained(probs).text)
+        greedy.append(plate_text.greedy(probs).text)
+        prov_ok.append(int(np.argmax(out[len(plate_text.PROVINCES)])) == int(province))
+    result = metrics.ocr_metrics(truths, reads, prov_ok)
+    result["registration_exact_greedy"] = metrics.ocr_metrics(truths, greedy, [])[
+        "registration_exact"
+    ]
+    return result
+
+
+def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
+    """Detection recall and precision at IoU 0.5 on held-out synthetic scenes."""
+    data = np.load(path)
+    counts = []
+    for image, boxes in zip(data["images"], data["boxes"], strict=True):
+        truth = [tuple(float(v) for v in b) for b in boxes if b[2] > 0]
+        counts.append(metrics.detection_counts([d.box for d in reader.detect(image)], truth))
+    return metrics.rates(counts)
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--detector", type=Path, default=MODELS / "plate_detector.tflite")
+    parser.add_argument("--ocr", type=Path, default=MODELS / "plate_ocr.tflite")
+    parser.add_argument("--ocr-data", type=Path)
+    parser.add_argument("--scenes", type=Path)
+    parser.add_argument("--real", type=Path)
+    parser.add_argument("--reference", type=Path)
+    parser.add_argument("--threshold", type=float, default=0.3, help="detector peak score")
+    parser.add_argument("--details", action="store_true", help="per-plate results (local only)")
+    args = parser.parse_args()
+    reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
+    report: dict[str, Any] = {}
+    if args.ocr_data:
+        report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
+    if args.scenes:
+        report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
+    if args.real and (args.real / "labels.jsonl").exists():
+        report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)
+    for name, model in (("detector", reader.detector), ("ocr", reader.ocr)):
+        ms = model.timing.invoke_ms[5:] or model.timing.invoke_ms
+        if ms:
+            report[f"{name}_invoke_ms_p50"] = float(np.median(ms))
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

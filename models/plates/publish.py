@@ -1,0 +1,118 @@
+"""Record the plate models in ``models/manifest.toml``: sha256, size, tensors, metrics, commit.
+
+Replaces the ``plate-detector`` and ``plate-ocr`` tables when present, appends them
+otherwise, and leaves every other table and comment as it is.
+
+    python -m models.plates.publish --metrics build/plates/metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+HERE = Path(__file__).parent
+MANIFEST = HERE.parent / "manifest.toml"
+LICENCE = "Apache-2.0 (trained by this project on synthetic data; see models/README.md)"
+DETECTOR = {
+    "name": "plate-detector",
+    "task": "plate-detector",
+    "file": "plates/plate_detector.tflite",
+    "input": "image: 1x256x256x1 uint8 grey (scale 1/255), frame letterboxed (aspect kept, "
+    "black border at right/bottom)",
+    "output": "heatmap: 1x64x64x1 int8 (sigmoid score of a plate centre per 4x4 cell); box: "
+    "1x64x64x4 int8 (dx, dy offset of the centre in the cell, log width, log height in cells)",
+}
+OCR = {
+    "name": "plate-ocr",
+    "task": "plate-ocr",
+    "file": "plates/plate_ocr.tflite",
+    "input": "image: 1x64x128x1 uint8 grey (scale 1/255), the plate box with 8 % margin, stretched",
+    "output": "registration: 1x64x53 int8 CTC logits (class 0 blank, then 0-9, then the 42 "
+    "issued consonants; steps 0-31 top row, 32-63 bottom row); province: 1x78 int8 softmax "
+    "in agent.vision.plate_text.PROVINCES order",
+}
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def commit() -> str:
+    """The commit the models were trained from (with ``+dirty`` when the tree had changes)."""
+    head = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--", "models/plates")
+    return head + ("+dirty" if dirty else "")
+
+
+def entry(base: dict[str, str], metrics: dict[str, Any], version: str) -> dict[str, Any]:
+    """A manifest table for one committed model."""
+    path = HERE.parent / base["file"]
+    table: dict[str, Any] = {
+        "name": base["name"], "task": base["task"], "version": version, "file": base["file"],
+        "source": f"repo:{base['file']}", "sha256": sha256(path), "size": path.stat().st_size,
+        "licence": LICENCE, "input": base["input"], "output": base["output"],
+    }  # fmt: skip
+    table["metrics"] = tomlkit.inline_table()
+    table["metrics"].update(metrics)
+    return table
+
+
+def publish(metrics: dict[str, Any], version: str) -> None:
+    """Write both entries into the manifest."""
+    doc = tomlkit.parse(MANIFEST.read_text(encoding="utf-8"))
+    models = doc.setdefault("model", tomlkit.aot())
+    keep = [t for t in models if t["name"] not in ("plate-detector", "plate-ocr")]
+    aot = tomlkit.aot()
+    for table in keep:
+        aot.append(table)
+    trained = commit()
+    det = {k: metrics[k] for k in metrics if k.startswith("det_")} | {"training_commit": trained}
+    ocr = {k: metrics[k] for k in metrics if k.startswith("ocr_")} | {"training_commit": trained}
+    aot.append(entry(DETECTOR, det, f"{version}: CenterNet-style, 0.1 M parameters, int8"))
+    aot.append(entry(OCR, ocr, f"{version}: CNN + CTC and province head, 0.44 M parameters, int8"))
+    doc["model"] = aot
+    MANIFEST.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
+def flatten(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of an evaluation report, rounded, with det_/ocr_ prefixes."""
+    out: dict[str, Any] = {}
+    ocr, det = report.get("synthetic_ocr", {}), report.get("synthetic_detection", {})
+    for key in ("registration_exact", "province_accuracy", "cer", "plates"):
+        if key in ocr:
+            out[f"ocr_synthetic_{key}"] = round(ocr[key], 4)
+    for key in ("recall", "precision", "plates"):
+        if key in det:
+            out[f"det_synthetic_{key}"] = round(det[key], 4)
+    for name in ("detector", "ocr"):
+        if f"{name}_invoke_ms_p50" in report:
+            out[f"{name[:3]}_invoke_ms_1thread_dev"] = round(report[f"{name}_invoke_ms_p50"], 2)
+    return out
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics", type=Path, required=True, help="evaluate.py JSON output")
+    parser.add_argument("--version", default="plates-2026.11")
+    args = parser.parse_args()
+    publish(flatten(json.loads(args.metrics.read_text(encoding="utf-8"))), args.version)
+    print(f"updated {MANIFEST}")
+
+
+if __name__ == "__main__":
+    main()

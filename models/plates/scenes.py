@@ -1,0 +1,142 @@
+"""Detector training scenes: plates composited with perspective into plate-free photographs.
+
+Backgrounds are scikit-image's bundled sample photographs (public domain or
+CC0, see their docstrings in ``skimage.data``; none shows a licence plate),
+found on disk without importing scikit-image, or procedural textures when it
+is absent.  Text-like clutter (signs, words, stripes) teaches the detector
+that text alone is not a plate.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from models.plates import alphabet, degrade, fonts, layout, render
+
+SCENE_SIZE = 256
+#: scikit-image photographs without vehicles or plates (public domain / CC0).
+PHOTOS = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+    "color.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "rocket.jpg",
+    "page.png", "text.png", "moon.png", "horse.png", "clock_motion.png",
+)  # fmt: skip
+CLUTTER_CHARS = string.ascii_uppercase + string.digits + alphabet.ISSUED_CONSONANTS
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A grey scene and its plate boxes (x0, y0, x1, y1) in pixels."""
+
+    image: np.ndarray
+    boxes: np.ndarray
+
+
+@functools.cache
+def photos() -> tuple[np.ndarray, ...]:
+    """The bundled background photographs as RGB arrays (empty without scikit-image)."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or spec.origin is None:
+        return ()
+    folder = Path(spec.origin).parent / "data"
+    found = [folder / name for name in PHOTOS if (folder / name).exists()]
+    return tuple(np.asarray(Image.open(p).convert("RGB")) for p in found)
+
+
+def background(rng: np.random.Generator) -> Image.Image:
+    """A random crop of a photograph, or a procedural texture, at SCENE_SIZE."""
+    pool = photos()
+    size = (SCENE_SIZE, SCENE_SIZE)
+    if not pool or rng.random() < 0.15:
+        t = np.linspace(0, 1, SCENE_SIZE, dtype=np.float32)[:, None, None]
+        a, b = rng.uniform(0, 255, (2, 3))
+        image = a * (1 - t) + b * t + rng.normal(0, rng.uniform(2, 25), (*size, 3))
+        return Image.fromarray(np.broadcast_to(image, (*size, 3)).clip(0, 255).astype(np.uint8))
+    photo = pool[rng.integers(len(pool))]
+    h, w, _ = photo.shape
+    side = int(rng.uniform(0.3, 1.0) * min(h, w))
+    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    crop = Image.fromarray(photo[y : y + side, x : x + side]).resize(size)
+    if rng.random() < 0.5:
+        crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return crop
+
+
+def clutter(scene: Image.Image, rng: np.random.Generator) -> None:
+    """Draw signs, words and stripes that look like text but are not plates."""
+    draw = ImageDraw.Draw(scene)
+    for _ in range(rng.integers(0, 7)):
+        x, y = rng.uniform(-20, SCENE_SIZE, 2)
+        colour = tuple(int(c) for c in rng.uniform(0, 255, 3))
+        kind = rng.random()
+        if kind < 0.6:
+            text = "".join(rng.choice(list(CLUTTER_CHARS), rng.integers(2, 10)))
+            face = fonts.font(fonts.pick_letter_font(rng), int(rng.integers(8, 40)))
+            if rng.random() < 0.5:
+                x0, y0, x1, y1 = draw.textbbox((x, y), text, font=face)
+                fill = tuple(int(c) for c in rng.uniform(0, 255, 3))
+                draw.rectangle((x0 - 3, y0 - 3, x1 + 3, y1 + 3), fill)
+            draw.text((x, y), text, font=face, fill=colour)
+        elif kind < 0.75:
+            w, h = rng.uniform(10, 120), rng.uniform(5, 60)
+            draw.rectangle((x, y, x + w, y + h), outline=colour, width=int(rng.integers(1, 4)))
+        elif kind < 0.85:  # a car-body patch like the one around a plate, without one
+            w, h = rng.uniform(15, 150), rng.uniform(10, 90)
+            draw.ellipse((x, y, x + w, y + h), colour)
+        else:
+            for i in range(rng.integers(3, 8)):
+                draw.line((x, y + 4 * i, x + rng.uniform(20, 80), y + 4 * i), colour, 2)
+
+
+def place_plate(scene: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """Composite one mounted plate into ``scene``; return its box."""
+    spec = layout.random_spec(rng)
+    plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.4, 0.8)), rng)
+    car, corners = render.mounted(plate, rng)
+    width = float(np.exp(rng.uniform(np.log(14), np.log(150))))
+    k = width / (corners[1, 0] - corners[0, 0])
+    quad = degrade.random_quad(width, (corners[2, 1] - corners[1, 1]) * k, rng)
+    quad += rng.uniform(0, SCENE_SIZE, 2)
+    size = (SCENE_SIZE, SCENE_SIZE)
+    patch = degrade.warp(car, corners, quad, size)
+    # Only part of the car body comes along: a soft ellipse around the plate.
+    alpha = Image.new("L", car.size)
+    (cx, cy), (pw, ph) = corners.mean(axis=0), corners[2] - corners[0]
+    grow = rng.uniform(0.55, 1.0)
+    ImageDraw.Draw(alpha).ellipse(
+        (cx - pw * grow, cy - ph * grow * 1.6, cx + pw * grow, cy + ph * grow * 1.6), 255
+    )
+    scene.paste(patch, (0, 0), degrade.warp(alpha, corners, quad, size))
+    return np.concatenate([quad.min(axis=0), quad.max(axis=0)])
+
+
+def visible(box: np.ndarray) -> np.ndarray | None:
+    """The box clipped to the frame, or None when under 60 % of it shows."""
+    clipped = box.clip(0, SCENE_SIZE)
+    area = np.prod(box[2:] - box[:2])
+    shown = np.prod(np.maximum(clipped[2:] - clipped[:2], 0))
+    return clipped if shown >= 0.6 * area else None
+
+
+def scene(rng: np.random.Generator) -> Scene:
+    """A random scene with zero to three plates."""
+    image = background(rng)
+    clutter(image, rng)
+    count = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.6, 0.2, 0.1]))
+    boxes = [visible(place_plate(image, rng)) for _ in range(count)]
+    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    grey = degrade.capture(image, SCENE_SIZE, rng).convert("L")
+    return Scene(np.asarray(grey), kept)
+
+
+def scene_batch(seed: int, count: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``count`` scenes from ``seed``: images (N, S, S) uint8 and per-image boxes."""
+    rng = np.random.default_rng(seed)
+    scenes = [scene(rng) for _ in range(count)]
+    return np.stack([s.image for s in scenes]), [s.boxes for s in scenes]

@@ -1,0 +1,156 @@
+"""Train the plate reader: a small CNN with a CTC registration head and a province head.
+
+Input: a grey plate crop, 64 x 128, values 0..1.  Outputs: ``registration``,
+logits (64 steps x 53 classes, blank first) for CTC, read as two rows of 32
+steps (the top row of a motorcycle plate, then its bottom row); and
+``province``, softmax over the 78 names of ``alphabet.PROVINCES``.
+
+    python -m models.plates.train_ocr --data build/plates/ocr_train.npz --out build/plates/ocr.keras
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from tensorflow.keras import layers
+
+from models.plates import alphabet
+
+N_CLASSES = len(alphabet.OCR_CLASSES) + 1
+
+
+def _conv(x: tf.Tensor, filters: int, strides: tuple[int, int] = (1, 1), *, sep: bool = False):
+    conv = layers.SeparableConv2D if sep else layers.Conv2D
+    x = conv(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+    return layers.ReLU(6.0)(layers.BatchNormalization()(x))
+
+
+def build_model() -> keras.Model:
+    """The OCR network (about 0.3 M parameters, 60 M multiply-adds)."""
+    image = keras.Input((64, 128, 1), name="image")
+    x = _conv(image, 16)
+    x = _conv(x, 32, (2, 2))
+    x = _conv(x, 32, sep=True)
+    x = _conv(x, 64, (2, 2))
+    x = _conv(x, 64, sep=True)
+    x = _conv(x, 96, (2, 1))
+    x = _conv(x, 96, sep=True)
+    x = _conv(x, 128, (2, 1))  # 4 x 32 x 128
+    rows = layers.Conv2D(128, (2, 1), strides=(2, 1), activation="relu")(x)  # 2 x 32
+    seq = layers.Reshape((64, 128))(rows)
+    seq = layers.Conv1D(128, 3, padding="same", activation="relu")(seq)
+    registration = layers.Conv1D(N_CLASSES, 1, name="registration")(seq)
+    p = layers.Conv2D(32, 1, activation="relu")(x)
+    p = layers.AveragePooling2D((1, 4))(p)
+    p = layers.Dense(128, activation="relu")(layers.Flatten()(p))
+    province = layers.Dense(len(alphabet.PROVINCES), activation="softmax", name="province")(p)
+    return keras.Model(image, [registration, province], name="plate_ocr")
+
+
+def ctc_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Mean CTC loss; ``labels`` are padded with -1, blank is class 0."""
+    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
+    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+    loss = tf.nn.ctc_loss(
+        tf.maximum(labels, 0), logits, label_length, logit_length,
+        logits_time_major=False, blank_index=0,
+    )  # fmt: skip
+    return tf.reduce_mean(loss)
+
+
+def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images (N, 64, 128) uint8, CTC labels (N, 8) and province ids (N,)."""
+    data = np.load(path)
+    return data["images"], data["labels"], data["provinces"]
+
+
+def greedy_exact(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
+    """Share of crops whose greedy CTC decoding equals the label."""
+    logits, _ = model.predict(images[..., None] / 255.0, batch_size=256, verbose=0)
+    best = logits.argmax(-1)
+    hits = 0
+    for row, label in zip(best, labels, strict=True):
+        collapsed = [int(c) for i, c in enumerate(row) if c != 0 and (i == 0 or c != row[i - 1])]
+        hits += collapsed == [int(v) for v in label if v >= 0]
+    return hits / len(labels)
+
+
+def cosine(args: argparse.Namespace, done: float, deadline: float) -> float:
+    """Cosine learning rate over whichever runs out first: the epochs or the minutes."""
+    left = (deadline - time.monotonic()) / (args.minutes * 60)
+    progress = min(1.0, max(done, 1.0 - left))
+    return args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
+    tf.keras.utils.set_random_seed(args.seed)
+    images, labels, provinces = load(args.data)
+    val = load(args.val) if args.val else None
+    model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
+    model.summary(print_fn=lambda s: print(s) if "params" in s else None)
+    total = args.epochs * (len(images) // args.batch)
+    optimizer = keras.optimizers.Adam(args.lr)
+
+    @tf.function
+    def step(x: tf.Tensor, y: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            logits, probs = model(x, training=True)
+            loss_p = keras.losses.sparse_categorical_crossentropy(p, probs)
+            loss = ctc_loss(y, logits) + 2.0 * tf.reduce_mean(loss_p)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables, strict=False))  # fmt: skip
+        return loss
+
+    done_steps = 0
+    deadline = time.monotonic() + args.minutes * 60
+    rng = np.random.default_rng(args.seed)
+    for epoch in range(args.epochs):
+        order, losses, began = rng.permutation(len(images)), [], time.monotonic()
+        for i in range(0, len(order) - args.batch + 1, args.batch):
+            idx = np.sort(order[i : i + args.batch])
+            optimizer.learning_rate.assign(cosine(args, done_steps / total, deadline))
+            done_steps += 1
+            x = tf.constant(images[idx, :, :, None], tf.float32) / 255.0
+            losses.append(float(step(x, labels[idx], provinces[idx])))
+            if time.monotonic() > deadline:
+                break
+        took = time.monotonic() - began
+        report = (
+            f"epoch {epoch + 1}: {len(losses)} steps in {took:.0f} s, loss {np.mean(losses):.3f}"
+        )
+        if val is not None:
+            report += f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
+        print(report, flush=True)
+        model.save(args.out)
+        if time.monotonic() > deadline:
+            print("time budget reached", flush=True)
+            break
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--val", type=Path)
+    parser.add_argument("--init", type=Path, help="continue from this saved model")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    train(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The synthetic Thai plate generator produces only valid plates, deterministically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.plates import alphabet, fonts, layout, render, scenes
+
+pytestmark = pytest.mark.skipif(
+    not fonts.fonts_available(),
+    reason="Thai fonts missing: apt-get install fonts-thai-tlwg fonts-noto-core fonts-dejavu-core",
+)
+
+
+def test_every_generated_registration_matches_the_thai_format() -> None:
+    rng = np.random.default_rng(7)
+    specs = [layout.random_spec(rng) for _ in range(3000)]
+    bad = [s.registration for s in specs if not alphabet.is_valid_registration(s.registration)]
+    assert bad == []
+    assert all(0 <= s.province < len(alphabet.PROVINCES) for s in specs)
+
+
+def test_registrations_cover_every_issued_form() -> None:
+    rng = np.random.default_rng(8)
+    regs = [layout.random_registration(rng) for _ in range(3000)]
+    parts = [alphabet.split_registration(r) for r in regs]
+    assert {len(letters) for _, letters, _ in parts} == {1, 2, 3}
+    assert {len(number) for _, _, number in parts} == {1, 2, 3, 4}
+    assert any(series for series, _, _ in parts)
+    assert any(letters[0] == letters[1] for _, letters, _ in parts if len(letters) == 2)
+    assert all(len(letters) == 2 for series, letters, _ in parts if series)
+    used = {c for _, letters, _ in parts for c in letters}
+    assert used == set(alphabet.ISSUED_CONSONANTS)
+
+
+def test_format_rejects_what_is_never_issued() -> None:
+    for text in ("1กข0123", "กข0", "1กขค12", "ฃข12", "กขคง1", "12345", "กข12345", "ก ข12"):
+        assert not alphabet.is_valid_registration(text), text
+    for text in ("1กก1234", "กข12", "ก9", "ฮฬอ999"):
+        assert alphabet.is_valid_registration(text), text
+
+
+def test_provinces_are_the_77_and_betong() -> None:
+    assert len(alphabet.PROVINCES) == 78
+    assert len(set(alphabet.PROVINCES)) == 78
+    assert alphabet.PROVINCES[0] == "กรุงเทพมหานคร"
+    assert "เบตง" in alphabet.PROVINCES
+    assert len(alphabet.ISSUED_CONSONANTS) == 42
+
+
+@pytest.mark.parametrize("style", sorted(layout.STYLES))
+def test_every_style_renders_a_plate_of_the_real_proportions(style: str) -> None:
+    rng = np.random.default_rng(1)
+    spec = layout.PlateSpec(layout.random_registration(rng, motorcycle=True), 5, style)
+    plate = layout.render_plate(spec, rng)
+    h, w, channels = plate.shape
+    assert channels == 3
+    expected = 200 / 142 if style == "motorcycle" else 230 / 101
+    assert abs(w / h - expected) < 0.02
+    assert plate.std() > 10  # text was drawn
+
+
+def test_ocr_samples_have_the_model_input_size_and_valid_labels() -> None:
+    images, registrations, provinces = render.ocr_batch(seed=3, count=16)
+    assert images.shape == (16, *render.OCR_SIZE)
+    assert images.dtype == np.uint8
+    assert all(alphabet.is_valid_registration(r) for r in registrations)
+    labels = render.label_matrix(registrations)
+    assert [alphabet.decode([int(v) for v in row if v >= 0]) for row in labels] == registrations
+    assert ((provinces >= 0) & (provinces < 78)).all()
+
+
+def test_the_same_seed_gives_the_same_samples() -> None:
+    first, regs_a, _ = render.ocr_batch(seed=11, count=4)
+    again, regs_b, _ = render.ocr_batch(seed=11, count=4)
+    other, regs_c, _ = render.ocr_batch(seed=12, count=4)
+    assert regs_a == regs_b and np.array_equal(first, again)
+    assert regs_a != regs_c and not np.array_equal(first, other)
+
+
+def test_scenes_are_square_with_plate_boxes_inside_the_frame() -> None:
+    images, boxes = scenes.scene_batch(seed=5, count=6)
+    assert images.shape == (6, scenes.SCENE_SIZE, scenes.SCENE_SIZE)
+    assert sum(len(b) for b in boxes) > 0
+    for b in boxes:
+        assert ((b >= 0) & (b <= scenes.SCENE_SIZE)).all()
+        assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
