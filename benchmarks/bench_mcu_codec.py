@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import binascii
-import os
-import platform
 import struct
 import sys
 import time
@@ -22,24 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import describe  # benchmarks/machine.py, beside this script
+
 from firmware_bridge.frames import Frame, FrameDecoder, encode_frame
 from firmware_bridge.messages import Inputs, decode_message
-
-
-def machine() -> str:
-    """One line about the machine the numbers came from."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.node()}: {model}, {os.cpu_count()} CPUs, load {load:.2f}, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def rate(work: Callable[[], int], repeat: int) -> float:
@@ -87,7 +71,7 @@ def main() -> None:
             decode_message(frame.type, frame.payload)
         return len(got)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     base = rate(floor, args.repeat)
     print(f"floor  (struct pack+unpack, C CRC-16): {base:>10,.0f} frames/s")
     for name, work in (("encode", encode), ("decode", decode)):

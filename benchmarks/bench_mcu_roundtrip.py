@@ -12,8 +12,6 @@ bytes by a Python thread at the far end; the ratio is what the protocol stack ad
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,8 @@ from pathlib import Path
 import serial
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import describe  # benchmarks/machine.py, beside this script
 
 from firmware_bridge import (
     LinkConfig,
@@ -40,22 +40,6 @@ from firmware_bridge.nullmodem import NullModem
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAME = bytes.fromhex("02050101080401020304bbeb00")
-
-
-def machine() -> str:
-    """One line about the machine the numbers came from."""
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.node()}: {model}, {os.cpu_count()} CPUs, load {load:.2f}, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 def summary(name: str, samples: list[float], floor: float | None = None) -> str:
@@ -158,7 +142,7 @@ def main() -> None:
     parser.add_argument("--mcu", choices=("c", "python"), default="c")
     args = parser.parse_args()
     command = mcu_command(args.mcu)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"MCU: {'C host build' if args.mcu == 'c' else 'Python simulator'}, over a pty pair")
     with tempfile.TemporaryDirectory() as directory:
         with NullModem(Path(directory)) as cable:
