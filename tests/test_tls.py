@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from agent.config import MqttConfig
 from agent.events import PRIORITY_SOS, Event
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from tests.broker import MOSQUITTO, Broker
+from tests.broker import MOSQUITTO, Broker, wait_until
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(
@@ -150,15 +148,6 @@ def publish_one(outbox: Outbox, broker: Broker, **tls: Path) -> Publisher:
     return publisher
 
 
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        threading.Event().wait(0.05)
-    return False
-
-
 def test_event_is_delivered_over_tls_with_client_certificate(
     tls_broker: Broker, outbox: Outbox, pki: Path
 ) -> None:
@@ -170,7 +159,7 @@ def test_event_is_delivered_over_tls_with_client_certificate(
         key_file=pki / "pole-test.key",
     )
     try:
-        assert eventually(lambda: outbox.stats().pending == 0)
+        wait_until(lambda: outbox.stats().pending == 0, 10, "delivery over TLS")
         assert publisher.link()["connected"]
     finally:
         publisher.stop()
@@ -187,7 +176,7 @@ def test_broker_with_an_untrusted_certificate_is_refused(
         key_file=pki / "pole-test.key",
     )
     try:
-        assert eventually(lambda: publisher.link()["last_error"] is not None)
+        wait_until(lambda: publisher.link()["last_error"] is not None, 10, "a refused handshake")
         assert "CERTIFICATE_VERIFY_FAILED" in str(publisher.link()["last_error"])
         assert outbox.stats().pending == 1
     finally:
@@ -199,11 +188,12 @@ def test_connection_without_client_certificate_delivers_nothing(
 ) -> None:
     publisher = publish_one(outbox, tls_broker, ca_file=pki / "ca.pem")
     try:
-        assert eventually(lambda: publisher.link()["disconnects"] + _errors(publisher) >= 1)
+        wait_until(lambda: _refused(publisher), 10, "a refused connection")
         assert outbox.stats().pending == 1
     finally:
         publisher.stop()
 
 
-def _errors(publisher: Publisher) -> int:
-    return int(publisher.link()["last_error"] is not None)
+def _refused(publisher: Publisher) -> bool:
+    link = publisher.link()
+    return bool(link["disconnects"] >= 1 or link["last_error"] is not None)
