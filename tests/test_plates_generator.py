@@ -24,7 +24,10 @@ def test_every_generated_registration_matches_the_thai_format() -> None:
 def test_registrations_cover_every_issued_form() -> None:
     rng = np.random.default_rng(8)
     regs = [layout.random_registration(rng) for _ in range(3000)]
-    parts = [alphabet.split_registration(r) for r in regs]
+    trucks = [r for r in regs if not alphabet.split_registration(r)[1]]
+    assert 0.03 < len(trucks) / len(regs) < 0.1
+    assert all(len(r) == 7 and r[2] == "-" for r in trucks)
+    parts = [alphabet.split_registration(r) for r in regs if r not in trucks]
     assert {len(letters) for _, letters, _ in parts} == {1, 2, 3}
     assert {len(number) for _, _, number in parts} == {1, 2, 3, 4}
     assert any(series for series, _, _ in parts)
@@ -35,9 +38,10 @@ def test_registrations_cover_every_issued_form() -> None:
 
 
 def test_format_rejects_what_is_never_issued() -> None:
-    for text in ("1กข0123", "กข0", "1กขค12", "ฃข12", "กขคง1", "12345", "กข12345", "ก ข12"):
+    never = ("1กข0123", "กข0", "1กขค12", "ฃข12", "กขคง1", "12345", "กข12345", "ก ข12")
+    for text in (*never, "101234", "01-1234", "1-1234", "10-123", "ก-12"):
         assert not alphabet.is_valid_registration(text), text
-    for text in ("1กก1234", "กข12", "ก9", "ฮฬอ999"):
+    for text in ("1กก1234", "กข12", "ก9", "ฮฬอ999", "10-0123", "70-1234"):
         assert alphabet.is_valid_registration(text), text
 
 

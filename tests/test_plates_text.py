@@ -63,3 +63,36 @@ def test_province_is_the_most_probable_name() -> None:
     probs = np.zeros(len(pt.PROVINCES), np.float32)
     probs[13] = 0.8
     assert pt.province(probs) == ("เชียงใหม่", np.float32(0.8))
+
+
+def test_a_bus_or_truck_plate_reads_as_two_digits_hyphen_four() -> None:
+    probs = probs_for(spell("701234"))
+    assert pt.greedy(probs).text == "70-1234"
+    result = pt.constrained(probs)
+    assert result.text == "70-1234" and result.valid
+    assert len(result.confidences) == len(result.text)
+    assert pt.normalise(result.text) == "701234" == pt.normalise("70 - 1234")
+
+
+def test_five_digits_are_forced_into_a_valid_format() -> None:
+    # "12345" is no registration; the best valid reading makes one digit a letter.
+    probs = probs_for([*spell("1"), {"2": 0.5, "ก": 0.45}, {}, *spell("345")])
+    result = pt.constrained(probs)
+    assert not pt.greedy(probs).valid
+    assert result.valid and "ก" in result.text
+
+
+def test_the_greedy_shortcut_returns_what_the_full_search_returns() -> None:
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(300):
+        text = rng.choice(["1กข234", "กข12", "ฮ9", "70-1234", "กกก1000"])
+        frames = spell(pt.normalise(str(text)), p=float(rng.uniform(0.5, 0.95)))
+        probs = probs_for(frames) + rng.uniform(0, 0.3, (STEPS, len(pt.OCR_CLASSES) + 1))
+        probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+        fast, full = pt.constrained(probs), pt.viterbi(probs)
+        assert fast.valid and full.valid
+        if pt.greedy(probs).valid:
+            checked += 1
+            assert fast.text == full.text
+    assert checked > 30

@@ -34,7 +34,9 @@ __all__ = [
 
 
 def split_registration(text: str) -> tuple[str, str, str]:
-    """Split a registration into (series digit, consonants, number)."""
+    """Split a registration into (series digit, consonants, number); a truck's is all number."""
+    if "-" in text and text.partition("-")[0].isdigit():
+        return "", "", text
     series = text[0] if text[:1].isdigit() and not text.isdigit() else ""
     rest = text[len(series) :]
     letters = "".join(c for c in rest if c in CONSONANTS)
@@ -42,8 +44,8 @@ def split_registration(text: str) -> tuple[str, str, str]:
 
 
 def encode(text: str) -> list[int]:
-    """CTC label indices (1-based; 0 is the blank) of a registration."""
-    return [OCR_CLASSES.index(c) + 1 for c in text]
+    """CTC label indices (1-based; 0 is the blank) of a registration (hyphens have no class)."""
+    return [OCR_CLASSES.index(c) + 1 for c in text if c != "-"]
 
 
 def decode(indices: list[int]) -> str:

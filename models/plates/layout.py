@@ -28,6 +28,10 @@ STYLES: dict[str, tuple[float, tuple[int, int, int], tuple[int, int, int]]] = {
 }
 BANGKOK_SHARE = 0.3
 DOUBLED_SHARE = 0.15
+#: Buses and trucks: ``NN-NNNN`` (the hyphen is printed, the OCR reads six digits).
+TRUCK_SHARE = 0.06
+#: Older single-consonant car plates print a hyphen before the number (``ก-1234``).
+HYPHEN_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class PlateSpec:
 
 def random_registration(rng: np.random.Generator, *, motorcycle: bool = False) -> str:
     """A registration drawn as issued, with doubled consonants oversampled."""
+    if not motorcycle and rng.random() < TRUCK_SHARE:
+        return f"{rng.integers(10, 100)}-{rng.integers(0, 10000):04d}"
     letters = alphabet.ISSUED_CONSONANTS
     series = str(rng.integers(1, 10)) if rng.random() < 0.45 else ""
     count = 2 if series else int(rng.choice([1, 2, 3], p=[0.12, 0.78, 0.10]))
@@ -80,7 +86,8 @@ def line_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
         if ch == " ":
             width += height * rng.uniform(0.25, 0.6)
             continue
-        face, kind = (digit_face, "digit") if ch.isdigit() else (letter_face, "letter")
+        digit = ch.isdigit() or ch == "-"
+        face, kind = (digit_face, "digit") if digit else (letter_face, "letter")
         mask, top = _scaled(fonts.glyph(face, ch), height / fonts.cap_height(face, kind), condense)
         pieces.append((round(width), mask, top))
         width += mask.shape[1] + tracking
@@ -169,6 +176,10 @@ def render_plate(spec: PlateSpec, rng: np.random.Generator, scale: float = 1.0) 
     else:
         series, letters, number = alphabet.split_registration(spec.registration)
         text = f"{series}{letters} {number}"
+        if "-" in spec.registration:
+            text = spec.registration.replace("-", " - " if rng.random() < 0.5 else "-")
+        elif len(letters) == 1 and not series and rng.random() < HYPHEN_SHARE:
+            text = f"{letters}-{number}"
         digit_h = rng.uniform(0.38, 0.46) * h
         _paste(plate, line_mask(text, digit_h, rng), (w / 2, 0.40 * h), 0.9 * w, fg)
         prov_h = rng.uniform(0.17, 0.23) * h

@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from models.plates import alphabet, degrade, fonts, layout, render
 
 SCENE_SIZE = 256
+CLOSE_SHARE = 0.15
 #: scikit-image photographs without vehicles or plates (public domain / CC0).
 PHOTOS = (
     "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
@@ -94,15 +95,26 @@ def clutter(scene: Image.Image, rng: np.random.Generator) -> None:
                 draw.line((x, y + 4 * i, x + rng.uniform(20, 80), y + 4 * i), colour, 2)
 
 
-def place_plate(scene: Image.Image, rng: np.random.Generator) -> np.ndarray:
-    """Composite one mounted plate into ``scene``; return its box."""
+def place_plate(scene: Image.Image, rng: np.random.Generator, *, close: bool = False) -> np.ndarray:
+    """Composite one mounted plate into ``scene``; return its box.
+
+    A plate is 14-150 px wide, as a pole camera sees cars in its 256 px
+    detection frame; ``close`` makes it 120-245 px wide and whole in the frame
+    (a photo of one car's rear, letterboxed).
+    """
     spec = layout.random_spec(rng)
-    plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.4, 0.8)), rng)
+    scale = rng.uniform(0.8, 1.2) if close else rng.uniform(0.4, 0.8)
+    plate = degrade.lighting(layout.render_plate(spec, rng, scale), rng)
     car, corners = render.mounted(plate, rng)
-    width = float(np.exp(rng.uniform(np.log(14), np.log(150))))
+    low, high = (120, 245) if close else (14, 150)
+    width = float(np.exp(rng.uniform(np.log(low), np.log(high))))
     k = width / (corners[1, 0] - corners[0, 0])
     quad = degrade.random_quad(width, (corners[2, 1] - corners[1, 1]) * k, rng)
-    quad += rng.uniform(0, SCENE_SIZE, 2)
+    if close:
+        half = quad.max(axis=0)
+        quad += rng.uniform(half, np.maximum(half + 1, SCENE_SIZE - half))
+    else:
+        quad += rng.uniform(0, SCENE_SIZE, 2)
     size = (SCENE_SIZE, SCENE_SIZE)
     patch = degrade.warp(car, corners, quad, size)
     # Only part of the car body comes along: a soft ellipse around the plate.
@@ -125,11 +137,12 @@ def visible(box: np.ndarray) -> np.ndarray | None:
 
 
 def scene(rng: np.random.Generator) -> Scene:
-    """A random scene with zero to three plates."""
+    """A random scene with zero to three plates, or a close-up of one (CLOSE_SHARE)."""
     image = background(rng)
     clutter(image, rng)
-    count = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.6, 0.2, 0.1]))
-    boxes = [visible(place_plate(image, rng)) for _ in range(count)]
+    close = rng.random() < CLOSE_SHARE
+    count = 1 if close else int(rng.choice([0, 1, 2, 3], p=[0.1, 0.6, 0.2, 0.1]))
+    boxes = [visible(place_plate(image, rng, close=close)) for _ in range(count)]
     kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
     grey = degrade.capture(image, SCENE_SIZE, rng).convert("L")
     return Scene(np.asarray(grey), kept)
