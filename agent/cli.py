@@ -2,7 +2,8 @@
 
 Exit status: 0 success, 1 failure, 2 usage error. Errors are one line on stderr. Live
 commands reach the daemon over its control socket; history is read from SQLite read-only
-(agent.cli_history); the vision and health commands are in agent.cli_vision.
+(agent.cli_history); the vision and health commands are in agent.cli_vision, the plate
+models' in agent.cli_plates.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent import __version__, cli_history, cli_vision, config, control, systemd, views
+from agent import __version__, cli_history, cli_plates, cli_vision, config, control, systemd, views
 from agent.errors import AgentError, ControlError
 from agent.mcu_outputs import OUTPUT_MODES
 
@@ -144,8 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         into=_group(sub, "queue", "the outbox queue"),
         parent=reader,
     )
-    cli_vision.add_commands(sub, add, _group, reader)
+    _add_model_commands(sub, add, reader)
     return parser
+
+
+def _add_model_commands(
+    sub: Any, add: Callable[..., argparse.ArgumentParser], reader: argparse.ArgumentParser
+) -> None:
+    """The commands that run the vision models (agent.cli_vision, agent.cli_plates)."""
+    cli_vision.add_commands(sub, add, _group, reader)
+    cli_plates.add_commands(sub, add, _group, reader)
 
 
 def _group(sub: Any, name: str, text: str) -> Any:

@@ -1,0 +1,205 @@
+"""The technician's plate commands: `plates read` and `plates eval`, without a daemon.
+
+Both load the models named by `[vision] plate_detector` and `plate_ocr` from the models
+directory (`--dir`, else `vision.models_dir`), verified against models/manifest.toml, as
+the vision process does (`edge-agent models fetch` installs them). `plates eval` prints
+aggregate numbers only unless `--details` is given: registrations are personal data.
+Registered by `agent.cli`; numpy, OpenCV and LiteRT are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent import config
+from agent.errors import CommandError
+from agent.vision import models
+
+if TYPE_CHECKING:
+    from agent.vision.plate_watch import PlateWatch
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+Add = Callable[..., argparse.ArgumentParser]
+
+
+def add_commands(
+    sub: Any, add: Add, group: Callable[[Any, str, str], Any], reader: argparse.ArgumentParser
+) -> None:
+    """Register the commands on the `edge-agent` parser (`add` and `group` are cli's helpers)."""
+    plates = group(sub, "plates", "the Thai plate models on image files")
+    read = add("read", _read, "find and read the plates in image files", into=plates, parent=reader)
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
+    _model_options(read)
+    evaluate = add(
+        "eval", _eval, "detection and reading metrics on a labelled folder", into=plates,
+        parent=reader,
+    )  # fmt: skip
+    evaluate.add_argument("folder", type=Path, metavar="DIR", help="images and labels.jsonl")
+    evaluate.add_argument(
+        "--details",
+        action="store_true",
+        help="add one row per plate with the registrations (personal data: keep it local)",
+    )
+    _model_options(evaluate)
+
+
+def _model_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--dir",
+        type=Path,
+        help="models directory (default: vision.models_dir; with --dir and no --config, "
+        "the default [vision] plate settings are used and no config file is needed)",
+    )
+    command.add_argument(
+        "--min-score", type=_score, help="detector score floor (default: vision.min_plate_score)"
+    )
+
+
+def _score(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _models(args: argparse.Namespace) -> PlateWatch:
+    """Both plate models, loaded once and verified (ModelError names a missing one)."""
+    from agent.vision import plate_watch  # noqa: PLC0415 - numpy, OpenCV, LiteRT
+
+    if args.dir is not None and args.config is None:
+        vision = config.VisionConfig(models_dir=args.dir)
+    else:
+        vision = config.load(config.resolve_path(args.config)).vision
+    options = plate_watch.PlateOptions(
+        detector=vision.plate_detector,
+        ocr=vision.plate_ocr,
+        min_score=args.min_score or vision.min_plate_score,
+    )
+    return plate_watch.load(
+        options,
+        manifest=models.MANIFEST,
+        models_dir=args.dir or vision.models_dir,
+        num_threads=vision.num_threads,
+    )
+
+
+def _print(args: argparse.Namespace, data: Any, text: Callable[[Any], str]) -> None:
+    output = json.dumps(data, indent=2, ensure_ascii=False) if args.json else text(data)
+    if output:
+        print(output)
+
+
+# --- plates read -------------------------------------------------------------------------------
+
+
+def _read(args: argparse.Namespace) -> int:
+    from agent.vision.plate_eval import load_image  # noqa: PLC0415
+
+    watch = _models(args)
+    results: list[dict[str, Any]] = []
+    for path in args.images:
+        try:
+            image = load_image(Path(path))
+        except CommandError as exc:  # one bad file: say so, read the others
+            print(f"edge-agent: {exc}", file=sys.stderr)
+            results.append({"image": path, "error": str(exc)})
+            continue
+        plates = [_plate(watch, image, d) for d in watch.detector.detect(image)]
+        results.append({"image": path, "size": [image.shape[1], image.shape[0]], "plates": plates})
+    _print(args, results, plates_text)
+    return EXIT_FAILURE if any("error" in r for r in results) else EXIT_OK
+
+
+def _plate(watch: PlateWatch, image: Any, detection: Any) -> dict[str, Any]:
+    """One detection read from the full-resolution image."""
+    text = watch.reader.ocr(watch.reader.crop(image, detection.box))
+    registration = text.registration
+    return {
+        "box": [round(v, 1) for v in detection.box],
+        "score": round(detection.score, 3),
+        "registration": registration.text,
+        "confidences": [round(c, 3) for c in registration.confidences],
+        "valid": registration.valid,
+        "province": text.province,
+        "province_confidence": round(text.province_confidence, 3),
+    }
+
+
+def plates_text(results: list[dict[str, Any]]) -> str:
+    """`plates read`: each image, then one line per plate (failed images are on stderr)."""
+    lines = []
+    for result in (r for r in results if "error" not in r):
+        width, height = result["size"]
+        lines.append(f"{result['image']}: {len(result['plates'])} plate(s) in {width}x{height}")
+        lines.extend(_plate_line(plate) for plate in result["plates"])
+    return "\n".join(lines)
+
+
+def _plate_line(plate: dict[str, Any]) -> str:
+    box = ", ".join(f"{v:.0f}" for v in plate["box"])
+    text = plate["registration"] or "(nothing read)"
+    valid = "valid" if plate["valid"] else "NOT a valid format"
+    chars = " ".join(f"{c:.2f}" for c in plate["confidences"])
+    return (
+        f"  [{box}] score {plate['score']:.2f}  {text} ({valid}; chars {chars or '-'})"
+        f"  {plate['province']} {plate['province_confidence']:.2f}"
+    )
+
+
+# --- plates eval -------------------------------------------------------------------------------
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from agent.vision import plate_eval  # noqa: PLC0415
+
+    try:
+        labels = plate_eval.load_labels(args.folder)
+    except CommandError as exc:  # the argument does not name a labelled folder
+        print(f"edge-agent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    watch = _models(args)
+    tally = plate_eval.Evaluation(watch.detector, watch.reader).run(args.folder, labels)
+    for problem in tally.failed:
+        print(f"edge-agent: {problem}", file=sys.stderr)
+    _print(args, plate_eval.report(args.folder, tally, details=args.details), eval_text)
+    return EXIT_FAILURE if tally.failed else EXIT_OK
+
+
+def eval_text(report: dict[str, Any]) -> str:
+    """`plates eval`: counts, detection, reading end to end and from the labelled box, time."""
+    plates, det = report["plates"], report["detection"]
+    lines = [
+        f"{report['folder']}: {report['images']} images ({report['images_failed']} failed), "
+        f"{plates['labelled']} plates labelled, {plates['readable']} readable, "
+        f"{plates['with_province']} with a province",
+        f"detection     recall {det['recall']:.3f} ({det['matched']}/{det['plates']}), "
+        f"precision {det['precision']:.3f} ({det['matched']}/{det['detections']}) "
+        f"at IoU {det['iou']:g}",
+        "end to end    " + _reading(report["end_to_end"]),
+        "labelled box  " + _reading(report["from_labelled_box"]),
+        f"time          {_ms(report['mean_ms_per_image'])} per image "
+        f"(detection {_ms(report['mean_detect_ms_per_image'])}, then reading each plate found)",
+    ]
+    lines += [f"  {json.dumps(row, ensure_ascii=False)}" for row in report.get("details", [])]
+    return "\n".join(lines)
+
+
+def _reading(metrics: dict[str, Any]) -> str:
+    return (
+        f"exact {_rate(metrics['registration_exact'])} of {metrics['plates']}, "
+        f"CER {metrics['cer']:.3f}, province {_rate(metrics['province_accuracy'])} "
+        f"of {metrics['province_plates']}"
+    )
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
