@@ -51,10 +51,18 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
+#: What makes the models: the training package (not its .tflite outputs) and the format.
+TRAINING_CODE = (
+    ":(glob)models/plates/*.py",
+    "models/plates/train.sh",
+    "agent/vision/plate_text.py",
+)
+
+
 def commit() -> str:
-    """The commit the models were trained from (with ``+dirty`` when the tree had changes)."""
-    head = _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--", "models/plates")
+    """The last commit of the training code, with ``+dirty`` when that code has changes."""
+    head = _git("log", "-1", "--format=%H", "--", *TRAINING_CODE)
+    dirty = _git("status", "--porcelain", "--", *TRAINING_CODE)
     return head + ("+dirty" if dirty else "")
 
 
