@@ -57,7 +57,7 @@ clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
 
 # Regenerate the synthetic plate data and retrain both plate models on the CPU, fixed seeds,
-# niced (about 90 min on 2 cores); TensorFlow stays in its own venv, never in $(VENV).
+# niced (about 110 min on 2 cores); TensorFlow stays in its own venv, never in $(VENV).
 train-plates: system-deps
 	[ -x .venv-train/bin/python ] || $(PYTHON) -m venv .venv-train
 	.venv-train/bin/pip install -q -e '.[train]'
