@@ -214,6 +214,16 @@ def test_registrations_split_into_series_consonants_and_number():
     assert split("1กข1234") == ("1", "กข", "1234")
     assert split("กข12") == ("", "กข", "12")
     assert split("12") == ("", "", "12")
+    assert split("70-1234") == ("", "", "70-1234")
+
+
+def test_a_bus_plate_is_voted_whole_with_its_hyphen():
+    frames = list(moving("70-1234", (0, 400, 160, 470), (300, 0), 12))
+    ts, [good] = frames[5]
+    frames[5] = (ts, [reading(good.box, "10-1234", ts, conf=0.95)])  # 7 read as 1
+    events = run(PlateTracker(), frames)
+    assert phases(events) == [("new", 1, "70-1234"), ("end", 1, "70-1234")]
+    assert events[-1].char_confidences[0] < events[-1].char_confidences[2]
 
 
 PLATES = ["1กข1234", "1ทข1234", "กข12", "กก999", "ก1"]
