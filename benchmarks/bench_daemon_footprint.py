@@ -39,24 +39,29 @@ IMPORT_DEPTH = 2
 
 @dataclass(frozen=True)
 class Memory:
-    """Resident memory of one process, in MiB."""
+    """Resident memory of one process, in MiB; `peak` is VmHWM, the most VmRSS has been."""
 
     rss: float
     pss: float
     uss: float
+    peak: float = 0.0
 
     def line(self, name: str) -> str:
-        """`name  VmRSS  PSS  USS` in MiB."""
-        return f"{name:<44} VmRSS {self.rss:6.1f}  PSS {self.pss:6.1f}  USS {self.uss:6.1f} MiB"
+        """`name  VmRSS  PSS  USS  VmHWM` in MiB."""
+        return (
+            f"{name:<44} VmRSS {self.rss:6.1f}  PSS {self.pss:6.1f}  USS {self.uss:6.1f}  "
+            f"VmHWM {self.peak:6.1f} MiB"
+        )
 
 
 def memory(pid: int) -> Memory:
-    """VmRSS from /proc/PID/status; PSS and USS (private pages) from smaps_rollup."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-    if found is None:
+    """VmRSS and VmHWM from /proc/PID/status; PSS and USS (private pages) from smaps_rollup."""
+    status = dict(
+        re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    )
+    if "VmRSS" not in status:
         raise RuntimeError(f"no VmRSS for process {pid}")
-    rss = int(found.group(1))
+    rss = int(status["VmRSS"])
     rollup = {
         key: int(value)
         for key, value in re.findall(
@@ -64,7 +69,7 @@ def memory(pid: int) -> Memory:
         )
     }
     uss = rollup["Private_Clean"] + rollup["Private_Dirty"]
-    return Memory(rss / 1024, rollup["Pss"] / 1024, uss / 1024)
+    return Memory(rss / 1024, rollup["Pss"] / 1024, uss / 1024, int(status["VmHWM"]) / 1024)
 
 
 def interpreter(code: str) -> Memory:
@@ -137,7 +142,7 @@ def main() -> None:
             memories.append(used)
             print(f"run {run + 1}: start -> online {seconds:.3f} s; " + used.line("")[44:].strip())
     median = Memory(
-        *(statistics.median(getattr(m, f) for m in memories) for f in ("rss", "pss", "uss"))
+        *(statistics.median(getattr(m, f) for m in memories) for f in ("rss", "pss", "uss", "peak"))
     )
     startup = statistics.median(starts)
     print(bare.line("python -c pass (interpreter baseline)"))

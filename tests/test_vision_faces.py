@@ -159,6 +159,35 @@ def test_decoding_matches_reference_on_random_outputs(spec: BlazeFaceSpec) -> No
     assert assert_matches_reference(spec, regressors, logits, min_score=0.5) > 5
 
 
+def test_decoding_keeps_exactly_the_reference_anchors_at_the_floor_and_past_the_clip() -> None:
+    spec, rng = SHORT_RANGE, np.random.default_rng(11)
+    centres = anchors(spec)
+    regressors = rng.normal(0, 4, (1, len(centres), 16)).astype(np.float32)
+    # Logits on both sides of logit(0.5) = 0 by one float32 step, and far below the clip.
+    logits = rng.choice(
+        np.array([-300.0, -100.0, -1e-7, 0.0, 1e-7, 3.0], dtype=np.float32), (1, len(centres), 1)
+    )
+    for min_score in (0.5, 0.6, 1e-50, 0.0, 1.0):
+        expected = reference_decode(regressors, logits, list(map(tuple, centres)), 128, min_score)
+        ours = decode(regressors, logits, centres, spec.size, min_score)
+        assert len(ours.scores) == len(expected), min_score
+        np.testing.assert_allclose(ours.scores, [d["score"] for d in expected], atol=1e-6)
+        boxes = np.reshape([d["box"] for d in expected], (-1, 4))
+        np.testing.assert_allclose(ours.boxes, boxes, atol=1e-5)
+
+
+def test_input_written_in_place_is_the_preprocessed_input(detector: FaceDetector) -> None:
+    frame = np.full((720, 1280, 3), 90, dtype=np.uint8)
+    frame[150:662, 600:1112] = photo("astronaut")
+    for image in (frame, photo("camera")):
+        tensor, _ = detector.preprocess(image)
+        expected = detector.model.run(tensor)
+        detector.prepare(image)
+        detector.model.invoke()
+        for ours, want in zip(detector.model.get_outputs(), expected, strict=True):
+            np.testing.assert_array_equal(ours, want)
+
+
 def test_finds_the_astronauts_face(detector: FaceDetector) -> None:
     faces = detector.detect(photo("astronaut"))
     assert len(faces) == 1
@@ -241,3 +270,9 @@ def test_a_model_that_is_not_blazeface_is_refused(tmp_path: Path) -> None:
     path.write_bytes(requantise_model(in_scale=1.0, in_zero=0, out_scale=1.0, out_zero=0))
     with pytest.raises(ValueError, match="not a BlazeFace model"):
         FaceDetector(Model(path), SHORT_RANGE)
+
+
+def test_a_blazeface_model_with_another_variants_spec_is_refused(models_dir: Path) -> None:  # noqa: F811
+    entry = models.find(models.load_manifest(), FULL_RANGE.model)
+    with pytest.raises(ValueError, match=r"not blazeface-short: inputs \[\(\(1, 192, 192, 3\)"):
+        FaceDetector(Model(models.require(entry, models_dir)), SHORT_RANGE)

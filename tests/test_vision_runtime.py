@@ -44,6 +44,16 @@ def test_values_beyond_the_input_range_are_clipped_not_wrapped(requantiser: Mode
     np.testing.assert_allclose(result[0, :2], [6.9, -5.9], atol=0.1)
 
 
+def test_input_filled_in_place_takes_the_tensors_own_quantised_values(requantiser: Model) -> None:
+    def fill(tensor: np.ndarray) -> None:
+        tensor[...] = [[-10, 10, 30, 127]]  # int8 with zero point -10, scale 0.05
+
+    requantiser.fill_input(fill)
+    requantiser.invoke()
+    (result,) = requantiser.get_outputs()
+    np.testing.assert_allclose(result, [[0.0, 1.0, 2.0, 6.85]], atol=0.1)
+
+
 def test_wrong_input_shape_is_rejected_with_the_expected_shape(requantiser: Model) -> None:
     with pytest.raises(ValueError, match=r"\(1, 4\)"):
         requantiser.run(np.zeros((1, 5), dtype=np.float32))

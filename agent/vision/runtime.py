@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,15 @@ class Model:
                     f"{self.name} input {spec.name}: shape {spec.shape}, got {value.shape}"
                 )
             self._interpreter.set_tensor(spec.index, quantise(value, spec))
+
+    def fill_input(self, fill: Callable[[NDArray[Any]], None], index: int = 0) -> None:
+        """Let `fill` write input `index` where the model reads it, in the tensor's own dtype.
+
+        No intermediate array and no copy (`set_inputs` costs both); nothing is quantised, so
+        `fill` writes what the tensor holds. The view must not outlive `fill`: the runtime
+        refuses to invoke while one is alive.
+        """
+        fill(self._interpreter.tensor(self.inputs[index].index)())
 
     def invoke(self) -> None:
         """Run the model on the inputs already set (the bare invoke benchmarks compare to)."""
