@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from agent.vision import plate_text as pt
@@ -96,3 +98,31 @@ def test_the_greedy_shortcut_returns_what_the_full_search_returns() -> None:
             checked += 1
             assert fast.text == full.text
     assert checked > 30
+
+
+def brute_force(probs: np.ndarray, tokens: list[int]) -> str:
+    """The text of the most probable valid path, by trying every path over `tokens`."""
+    best, text = -np.inf, ""
+    logp = np.log(np.clip(probs, 1e-12, 1))
+    for path in itertools.product(tokens, repeat=len(probs)):
+        chars = [k for i, k in enumerate(path) if k and (i == 0 or k != path[i - 1])]
+        candidate = pt.normalise("".join(pt.OCR_CLASSES[k - 1] for k in chars))
+        if len(candidate) == 6 and candidate.isdigit():
+            candidate = f"{candidate[:2]}-{candidate[2:]}"
+        if not pt.is_valid_registration(candidate):
+            continue
+        score = sum(logp[t, k] for t, k in enumerate(path))
+        if score > best:
+            best, text = score, candidate
+    return text
+
+
+def test_the_search_finds_the_best_valid_path_that_trying_every_path_finds() -> None:
+    rng = np.random.default_rng(5)
+    tokens = [pt.BLANK, *(pt.OCR_CLASSES.index(c) + 1 for c in "10กข")]
+    for _ in range(40):
+        probs = np.full((6, len(pt.OCR_CLASSES) + 1), 1e-12)
+        probs[:, tokens] = rng.dirichlet(np.full(len(tokens), 0.5), size=6)
+        probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+        assert pt.viterbi(probs, floor=0.0).text == brute_force(probs, tokens)
+        assert pt.constrained(probs).text == brute_force(probs, tokens)

@@ -130,20 +130,21 @@ def constrained(probs: FloatArray) -> PlateText:
     return best if best.valid else viterbi(probs)
 
 
-def viterbi(probs: FloatArray) -> PlateText:
-    """The most probable valid path, always searched (what `constrained` falls back to)."""
+def viterbi(probs: FloatArray, *, floor: float = 1e-3) -> PlateText:
+    """The most probable valid path, always searched (what `constrained` falls back to).
+
+    Classes whose probability never reaches `floor` at any step are left out of
+    the search (a path through one would pay at least log(1e-3) for it); when
+    that leaves no valid path, the search runs again over every class.
+    """
     probs = _squeeze_blanks(probs)
-    logp = np.log(np.clip(probs, 1e-12, 1.0)).astype(np.float64)
-    steps, classes = logp.shape
-    score = np.full((_STATES, classes), _NEG)
-    score[0, BLANK] = logp[0, BLANK]
-    for src, dst, mask in _EDGES:
-        if src == 0:
-            score[dst, mask] = logp[0, mask]
-    back = np.zeros((steps, _STATES, classes, 2), np.int16)  # previous (state, class)
-    for t in range(1, steps):
-        score, back[t] = _step(score, logp[t])
-    return _trace(score, back, probs)
+    seen = probs.max(axis=0) >= floor
+    seen[BLANK] = True
+    result = _search(probs, np.flatnonzero(seen))
+    if result is None:
+        result = _search(probs, np.arange(probs.shape[1]))
+    assert result is not None  # every class allowed: a valid path always exists
+    return result
 
 
 def _squeeze_blanks(probs: FloatArray, sure: float = 0.999) -> FloatArray:
@@ -154,52 +155,86 @@ def _squeeze_blanks(probs: FloatArray, sure: float = 0.999) -> FloatArray:
     return kept
 
 
-def _step(
-    prev: NDArray[np.float64], logp: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.int16]]:
-    classes = prev.shape[1]
-    states = np.arange(_STATES)
-    # Stay on the same token (blank or a repeated character): no new emission.
-    score = prev.copy()
-    back = np.stack(np.broadcast_arrays(states[:, None], np.arange(classes)[None, :]), -1)
-    # A blank after anything in the same state.
-    best = prev.argmax(axis=1)
-    top = prev[states, best]
-    better = top > score[:, BLANK]
-    score[better, BLANK] = top[better]
-    back[better, BLANK] = np.stack([states[better], best[better]], -1)
-    # A new character along a DFA edge, after a blank or a different character.
-    for src, dst, mask in _EDGES:
-        row = prev[src].copy()
-        k1 = int(row.argmax())
-        second = row.copy()
-        second[k1] = _NEG
-        k2 = int(second.argmax())
-        cand_k = np.where(np.arange(classes) == k1, k2, k1)
-        cand = row[cand_k]
-        take = mask & (cand > score[dst])
-        score[dst, take] = cand[take]
-        back[dst, take] = np.stack([np.full(take.sum(), src), cand_k[take]], -1)
-    return score + logp[None, :], back.astype(np.int16)
+# _ALLOWED[src, dst, class]: the DFA edges as one array, for the vectorised search.
+_ALLOWED = np.zeros((_STATES, _STATES, len(OCR_CLASSES) + 1), bool)
+for _src, _dst, _mask in _EDGES:
+    _ALLOWED[_src, _dst] |= _mask
 
 
-def _trace(score: NDArray[np.float64], back: NDArray[np.int16], probs: FloatArray) -> PlateText:
+def _search(probs: FloatArray, classes: NDArray[np.intp]) -> PlateText | None:
+    """Viterbi over (DFA state, current token) restricted to `classes` (blank first).
+
+    A token is a class index into `classes`.  Per step a cell either stays (the
+    same token again, or a blank after anything in the same state) or emits a
+    new character along a DFA edge after a blank or a different character.
+    """
+    logp = np.log(np.clip(probs[:, classes], 1e-12, 1.0)).astype(np.float64)
+    allowed = _ALLOWED[:, :, classes]
+    steps, width = logp.shape
+    states, tokens = np.arange(_STATES), np.arange(width)
+    score = np.where(allowed[0], logp[0][None, :], _NEG)
+    score[0, 0] = logp[0, 0]
+    back_state = np.zeros((steps, _STATES, width), np.int16)
+    back_token = np.zeros((steps, _STATES, width), np.int16)
+    stay_state = np.broadcast_to(states[:, None], (_STATES, width))
+    stay_token = np.broadcast_to(tokens[None, :], (_STATES, width))
+    for t in range(1, steps):
+        first = score.argmax(axis=1)
+        top = score[states, first]
+        rest = score.copy()
+        rest[states, first] = _NEG
+        second = rest.argmax(axis=1)
+        # Entering token c from state s: the best previous token other than c itself.
+        other = first[:, None] != tokens[None, :]
+        came = np.where(other, first[:, None], second[:, None])
+        cand = np.where(other, top[:, None], rest[states, second][:, None])
+        via = np.where(allowed, cand[:, None, :], _NEG)
+        src = via.argmax(axis=0)
+        new = np.take_along_axis(via, src[None], 0)[0]
+        take = new > score
+        nxt = np.where(take, new, score)
+        bs = np.where(take, src, stay_state)
+        bt = np.where(take, came[src, tokens[None, :]], stay_token)
+        blank = top > score[:, 0]
+        nxt[blank, 0] = top[blank]
+        bs[blank, 0] = states[blank]
+        bt[blank, 0] = first[blank]
+        back_state[t], back_token[t] = bs, bt
+        # Unreachable cells stay at _NEG exactly, so they never look better than one another.
+        score = np.maximum(nxt + logp[t][None, :], _NEG)
+    return _backtrack(score, back_state, back_token, probs, classes)
+
+
+def _backtrack(
+    score: NDArray[np.float64],
+    back_state: NDArray[np.int16],
+    back_token: NDArray[np.int16],
+    probs: FloatArray,
+    classes: NDArray[np.intp],
+) -> PlateText | None:
+    """The best accepting cell's path, read back into characters and their confidences."""
+    steps = len(back_state)
     final = np.full_like(score, _NEG)
     final[list(_ACCEPTING)] = score[list(_ACCEPTING)]
-    state, k = (int(v) for v in np.unravel_index(final.argmax(), final.shape))
+    if final.max() <= _NEG / 2:
+        return None
+    state, token = (int(v) for v in np.unravel_index(final.argmax(), final.shape))
     path: list[tuple[int, int]] = []
-    for t in range(len(probs) - 1, -1, -1):
-        path.append((state, k))
-        state, k = (int(v) for v in back[t, state, k]) if t else (state, k)
+    for t in range(steps - 1, -1, -1):
+        path.append((state, token))
+        if t:
+            state, token = int(back_state[t, state, token]), int(back_token[t, state, token])
     path.reverse()
     chars: list[str] = []
     confs: list[float] = []
-    for t, (s, c) in enumerate(path):
-        new = c != BLANK and (t == 0 or path[t - 1] != (s, c))
-        if new:
+    for t, (s, k) in enumerate(path):
+        c = int(classes[k])
+        if c == BLANK:
+            continue
+        if t == 0 or path[t - 1] != (s, k):
             chars.append(OCR_CLASSES[c - 1])
             confs.append(float(probs[t, c]))
-        elif c != BLANK:
+        else:
             confs[-1] = max(confs[-1], float(probs[t, c]))
     return _shaped(chars, confs)
 
