@@ -309,6 +309,21 @@ def test_detector_decoding_matches_the_reference_on_real_model_outputs(
     assert_same(ours, reference_peaks(heat, box, detector.stride, 0.1))
 
 
+def test_writing_pixels_into_the_input_tensor_equals_quantising_floats(
+    plate_models: tuple[Model, Model],
+) -> None:
+    detector = PlateDetector(plate_models[0], min_score=0.1, top=1000)
+    assert detector._raw_input  # the committed detector takes uint8 with scale 1/255
+    image, _ = clip_frames()[20]
+    square, scale = letterbox(image, detector.size)
+    detector._raw_input = False
+    via_floats = detector.detect(image)
+    detector._raw_input = True
+    in_place = detector.detect(image)
+    assert in_place and in_place == via_floats
+    assert square.shape == (detector.size, detector.size) and scale == detector.size / 1280
+
+
 def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
     plate_models: tuple[Model, Model],
 ) -> None:
