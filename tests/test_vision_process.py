@@ -118,3 +118,23 @@ def test_missing_model_is_a_failed_component_not_a_crash(
     assert health["components"]["models"]["state"] == "failed"
     assert "blazeface-full" in health["error"] and "is missing" in health["error"]
     assert health["state"] in ("failed", "running")
+
+
+def test_the_console_script_run_as_a_spawned_child_imports_no_cli() -> None:
+    # multiprocessing's spawn re-runs the parent's main script in the child under the name
+    # __mp_main__ (multiprocessing.spawn._fixup_main_from_path); the daemon's main script is
+    # the `edge-agent` console script, so what it imports is paid again by the vision child.
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = Path(sys.executable).parent / "edge-agent"
+    if not script.exists():
+        pytest.skip("the edge-agent console script is not installed in this environment")
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+        "print(sorted(m for m in sys.modules if m.startswith('agent')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(script)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "['agent', 'agent.entry']"
