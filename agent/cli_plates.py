@@ -79,6 +79,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         detector=vision.plate_detector,
         ocr=vision.plate_ocr,
         min_score=args.min_score or vision.min_plate_score,
+        deskew=vision.plate_deskew,
     )
     return plate_watch.load(
         options,

@@ -60,6 +60,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         ocr=vision.plate_ocr,
         min_score=vision.min_plate_score,
         min_confidence=vision.min_plate_confidence,
+        deskew=vision.plate_deskew,
     )
 
 

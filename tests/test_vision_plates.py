@@ -275,6 +275,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(VisionConfig(), []).plates is None
     on = VisionConfig(plates=True, plate_detector="det", min_plate_score=0.4)
     assert spec_of(on, []).plates == PlateOptions(detector="det", min_score=0.4)
+    level = VisionConfig(plates=True, plate_deskew=True)
+    assert spec_of(level, []).plates == PlateOptions(deskew=True)
 
 
 # --- the committed models ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ class VisionConfig(Section):
     plate_ocr: str = Field(default="plate-ocr", min_length=1, max_length=64)
     min_plate_score: float = Field(default=0.3, gt=0, le=1)
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
+    plate_deskew: bool = False
 
 
 # OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).

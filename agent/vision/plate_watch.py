@@ -38,6 +38,7 @@ class PlateOptions:
     ocr: str = "plate-ocr"
     min_score: float = 0.3
     min_confidence: float = 0.5
+    deskew: bool = False
 
 
 def load(
@@ -52,7 +53,11 @@ def load(
         model.warm_up()
         loaded.append(model)
     detector = PlateDetector(loaded[0], min_score=options.min_score)
-    return PlateWatch(detector, PlateReader(loaded[1]), min_confidence=options.min_confidence)
+    return PlateWatch(
+        detector,
+        PlateReader(loaded[1], deskew=options.deskew),
+        min_confidence=options.min_confidence,
+    )
 
 
 class PlateWatch:

@@ -7,8 +7,12 @@ centres and, per cell, the centre's offset and the log of the box's width and he
 cells. Decoding is the evaluation's (models/plates/pipeline.py: 3x3 local maxima above the
 score floor, best first), followed by non-maximum suppression, which the evaluation does
 not need. The reader cuts the box with the 8 % margin the OCR was trained on from the
-full-resolution image, deskews it (agent.vision.rectify), stretches it to the OCR input and
-decodes the CTC output with the plate format (agent.vision.plate_text).
+full-resolution image, stretches it to the OCR input and decodes the CTC output with the
+plate format (agent.vision.plate_text). Turning the crop level first (agent.vision.rectify,
+`vision.plate_deskew`) is off by default: the OCR is trained on level crops of tilted
+plates, and on the local real photos turning them cost exact readings and provinces.
+Both models take uint8 pixels with scale 1/255, so images are copied into their input
+tensors as they are, without a round trip through floats.
 """
 
 from __future__ import annotations
@@ -57,6 +61,25 @@ def _output(model: Model, last: int, what: str) -> int:
     raise ModelError(f"model {model.name} has no {what} output (last dimension {last})")
 
 
+def _takes_pixels(model: Model) -> bool:
+    """Whether the input is uint8 with scale 1/255 and zero point 0: pixels as they are."""
+    spec = model.inputs[0]
+    return (
+        np.dtype(spec.dtype) == np.uint8
+        and spec.zero_point == 0
+        and abs(spec.scale * 255.0 - 1.0) < 1e-6
+    )
+
+
+def _run_grey(model: Model, image: Image, *, raw: bool) -> list[FloatArray]:
+    """Run a one-grey-image model: pixels copied in (`raw`) or quantised from 0..1 floats."""
+    if not raw:
+        return model.run(image[None, :, :, None].astype(np.float32) / 255.0)
+    model.fill_input(lambda tensor: np.copyto(tensor[0, :, :, 0], image))
+    model.invoke()
+    return model.get_outputs()
+
+
 def _grey_input(model: Model) -> tuple[int, int]:
     shape = model.inputs[0].shape
     if len(model.inputs) != 1 or len(shape) != 4 or shape[3] != 1:
@@ -73,23 +96,13 @@ class PlateDetector:
             raise ModelError(f"model {model.name}: square input expected, got {width}x{height}")
         self.model, self.size, self.min_score, self.top = model, width, min_score, top
         self._heat, self._box = _output(model, 1, "heatmap"), _output(model, 4, "box")
-        spec = model.inputs[0]
-        self._raw_input = (
-            np.dtype(spec.dtype) == np.uint8
-            and spec.zero_point == 0
-            and abs(spec.scale * 255.0 - 1.0) < 1e-6
-        )
+        self._raw_input = _takes_pixels(model)
         self.stride = width // model.outputs[self._heat].shape[2]
 
     def detect(self, image: Image) -> list[Detection]:
         """Plates in `image`, best first, boxes in its pixels."""
         square, scale = letterbox(image, self.size)
-        if self._raw_input:  # uint8 in, scale 1/255: the pixels are the quantised values
-            self.model.fill_input(lambda tensor: np.copyto(tensor[0, :, :, 0], square))
-            self.model.invoke()
-            outputs = self.model.get_outputs()
-        else:
-            outputs = self.model.run(square[None, :, :, None].astype(np.float32) / 255.0)
+        outputs = _run_grey(self.model, square, raw=self._raw_input)
         heat, box = outputs[self._heat][0, ..., 0], outputs[self._box][0]
         found = peaks(heat, box, stride=self.stride, min_score=self.min_score, top=self.top)
         height, width = image.shape[:2]
@@ -162,15 +175,16 @@ class Text:
 class PlateReader:
     """Reads the plate in a box of the full-resolution image with the plate OCR."""
 
-    def __init__(self, model: Model, *, deskew: bool = True) -> None:
+    def __init__(self, model: Model, *, deskew: bool = False) -> None:
         self.model, self.deskew = model, deskew
         self.size = _grey_input(model)
         self._text = _output(model, len(plate_text.OCR_CLASSES) + 1, "registration")
         self._province = _output(model, len(plate_text.PROVINCES), "province")
+        self._raw_input = _takes_pixels(model)
 
     def ocr(self, crop: Image) -> Text:
         """Decode one grey crop already at the model's input size."""
-        outputs = self.model.run(crop[None, :, :, None].astype(np.float32) / 255.0)
+        outputs = _run_grey(self.model, crop, raw=self._raw_input)
         probs = plate_text.softmax(outputs[self._text][0])
         name, confidence = plate_text.province(outputs[self._province][0])
         return Text(plate_text.constrained(probs), name, confidence)
