@@ -246,7 +246,7 @@ def test_exec_start_runs_the_console_script_declared_in_pyproject() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     (exec_start,) = _unit_values("ExecStart")
     program, *args = exec_start.split()
-    assert scripts["edge-agent"] == "agent.cli:main"
+    assert scripts["edge-agent"] == "agent.entry:main"
     assert Path(program).name == "edge-agent"
     assert program.startswith("/")
     assert args == ["run", "--config", "/etc/edge-agent/config.toml"]
