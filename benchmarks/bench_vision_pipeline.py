@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,6 @@ from typing import Any
 from bench_daemon_footprint import Memory, interpreter, memory
 from machine import ROOT, describe
 
-from agent.errors import ControlError
 from agent.vision import models, plate_watch
 from agent.vision.aim import measure
 from agent.vision.camera import OpenCVCamera
@@ -138,8 +136,8 @@ class Entry(Daemon):
     """The daemon started as systemd starts it (`script`) or as `python -m agent` (`module`).
 
     The entry decides what the spawned vision child imports: spawn re-runs the parent's
-    main script in the child, and the console script's top level imports `agent.cli`,
-    whereas a package's `__main__` is skipped.
+    main script in the child (the console script's top level imports `agent.entry`, kept
+    light for this), whereas a package's `__main__` is skipped.
     """
 
     def __init__(self, config_path: Path, entry: str) -> None:
@@ -150,25 +148,6 @@ class Entry(Daemon):
             "--config",
             str(config_path),
         ]
-
-    def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> Daemon:
-        """Start with `self.command` and wait until the control socket answers."""
-        ignored = {"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"}
-        environ = {k: v for k, v in os.environ.items() if k not in ignored}
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited {self.process.returncode}:\n{self.output()}")
-            try:
-                self.call("status")
-                return self
-            except ControlError:
-                time.sleep(0.05)
-        raise TimeoutError(f"daemon did not answer within {timeout} s:\n{self.output()}")
 
 
 def vision_tables(clip: Path, args: argparse.Namespace) -> str:

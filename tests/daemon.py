@@ -66,13 +66,14 @@ class Daemon:
         self.socket = config_path.parent / "control.sock"
         self.log = config_path.parent / "daemon.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.command = [sys.executable, "-m", "agent", "run", "--config", str(config_path)]
 
     def start(self, timeout: float = 15.0, env: dict[str, str] | None = None) -> Daemon:
         """Start and wait until the control socket answers; `env` adds to the environment."""
         env = {**_without_systemd(os.environ), "PYTHONUNBUFFERED": "1", **(env or {})}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
+                self.command,
                 cwd=ROOT,
                 env=env,
                 stdout=log,
