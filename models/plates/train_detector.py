@@ -21,6 +21,8 @@ import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
 
+from models.plates import training
+
 SIZE, STRIDE = 256, 4
 GRID = SIZE // STRIDE
 
@@ -98,13 +100,6 @@ def batch_targets(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.stack(c) for c in zip(*parts, strict=True))
 
 
-def cosine(args: argparse.Namespace, done: float, deadline: float) -> float:
-    """Cosine learning rate over whichever runs out first: the epochs or the minutes."""
-    left = (deadline - time.monotonic()) / (args.minutes * 60)
-    progress = min(1.0, max(done, 1.0 - left))
-    return args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
-
-
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
     tf.keras.utils.set_random_seed(args.seed)
@@ -131,7 +126,7 @@ def train(args: argparse.Namespace) -> None:
         order, losses, began = rng.permutation(len(images)), [], time.monotonic()
         for i in range(0, len(order) - args.batch + 1, args.batch):
             idx = np.sort(order[i : i + args.batch])
-            optimizer.learning_rate.assign(cosine(args, done_steps / total, deadline))
+            optimizer.learning_rate.assign(training.cosine(args, done_steps / total, deadline))
             done_steps += 1
             x = tf.constant(images[idx, :, :, None], tf.float32) / 255.0
             losses.append(float(step(x, *batch_targets(boxes[idx]))))
@@ -148,16 +143,7 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--init", type=Path, help="continue from this saved model")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--minutes", type=float, default=50.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
+    parser = training.parser(__doc__.splitlines()[0], batch=32, minutes=50.0)
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)

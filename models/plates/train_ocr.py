@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow import keras
 from tensorflow.keras import layers
 
-from models.plates import alphabet
+from models.plates import alphabet, training
 
 N_CLASSES = len(alphabet.OCR_CLASSES) + 1
 
@@ -86,13 +86,6 @@ def greedy_exact(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> 
     return hits / len(labels)
 
 
-def cosine(args: argparse.Namespace, done: float, deadline: float) -> float:
-    """Cosine learning rate over whichever runs out first: the epochs or the minutes."""
-    left = (deadline - time.monotonic()) / (args.minutes * 60)
-    progress = min(1.0, max(done, 1.0 - left))
-    return args.lr * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
-
-
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
     tf.keras.utils.set_random_seed(args.seed)
@@ -120,7 +113,7 @@ def train(args: argparse.Namespace) -> None:
         order, losses, began = rng.permutation(len(images)), [], time.monotonic()
         for i in range(0, len(order) - args.batch + 1, args.batch):
             idx = np.sort(order[i : i + args.batch])
-            optimizer.learning_rate.assign(cosine(args, done_steps / total, deadline))
+            optimizer.learning_rate.assign(training.cosine(args, done_steps / total, deadline))
             done_steps += 1
             x = tf.constant(images[idx, :, :, None], tf.float32) / 255.0
             losses.append(float(step(x, labels[idx], provinces[idx])))
@@ -141,17 +134,8 @@ def train(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser = training.parser(__doc__.splitlines()[0], batch=64, minutes=60.0)
     parser.add_argument("--val", type=Path)
-    parser.add_argument("--init", type=Path, help="continue from this saved model")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
