@@ -76,12 +76,22 @@ def crop(image: Image, box: Box, margin: float = 0.0) -> Image:
 
 
 def sharpness(image: Image, side: int = 64) -> float:
-    """Variance of the Laplacian on a `side`-pixel grey copy (scale-independent focus measure)."""
+    """Variance of the Laplacian on a `side`-pixel grey copy (scale-independent focus measure).
+
+    A grey crop of at least twice `side` is first taken bilinearly to twice `side`, then
+    halved by INTER_AREA's exact-2x path, as in `shrink`: INTER_AREA at a fractional factor
+    cost 0.1-0.25 ms on a 228-pixel face crop, more than the rest of a face's
+    post-processing, and a bilinear resize of the colour crop 0.08 ms. The Laplacian of
+    8-bit pixels is exact in float32.
+    """
     if image.size == 0:
         return 0.0
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    if min(grey.shape[:2]) >= 2 * side:
+        grey = cv2.resize(grey, (2 * side, 2 * side), interpolation=cv2.INTER_LINEAR)
     small = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(small, cv2.CV_32F))
+    return float(deviation[0, 0]) ** 2
 
 
 def blur_boxes(image: Image, boxes: Iterable[Box], margin: float = 0.25) -> Image:
