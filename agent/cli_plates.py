@@ -58,6 +58,13 @@ def _model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--min-score", type=_score, help="detector score floor (default: vision.min_plate_score)"
     )
+    command.add_argument(
+        "--scales",
+        type=_scales,
+        metavar="S[,S...]",
+        help="fractions of the detector input the image is fitted into, one pass each "
+        "(default: vision.plate_scales; 1,0.5 also finds plates that fill a close-up photo)",
+    )
 
 
 def _score(text: str) -> float:
@@ -65,6 +72,16 @@ def _score(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
     return value
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"numbers separated by commas, got {text!r}") from None
+    if not 1 <= len(scales) <= 4 or any(not 0.1 <= s <= 1 for s in scales):
+        raise argparse.ArgumentTypeError(f"one to four scales in [0.1, 1] expected, got {text}")
+    return scales
 
 
 def _models(args: argparse.Namespace) -> PlateWatch:
@@ -79,6 +96,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         detector=vision.plate_detector,
         ocr=vision.plate_ocr,
         min_score=args.min_score or vision.min_plate_score,
+        scales=args.scales or vision.plate_scales,
         deskew=vision.plate_deskew,
     )
     return plate_watch.load(

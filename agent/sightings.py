@@ -59,6 +59,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         detector=vision.plate_detector,
         ocr=vision.plate_ocr,
         min_score=vision.min_plate_score,
+        scales=vision.plate_scales,
         min_confidence=vision.min_plate_confidence,
         deskew=vision.plate_deskew,
     )

@@ -128,6 +128,16 @@ def test_plates_read_finds_the_drawn_plate_and_reads_a_valid_registration(
     assert f"{best['registration']} (valid;" in out
 
 
+@pytest.mark.parametrize("scales", ["0,1", "1,x", "1,1,1,1,1", ""])
+def test_plates_read_with_bad_scales_is_a_usage_error(
+    scales: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["plates", "read", "any.png", *MODELS, "--scales", scales])
+    assert exited.value.code == 2
+    assert "--scales" in capsys.readouterr().err
+
+
 def test_plates_read_names_each_bad_file_and_still_reads_the_others(
     road: tuple[Path, list[float]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -105,6 +105,14 @@ def test_letterbox_keeps_the_aspect_at_the_top_left_like_training() -> None:
     assert (square[:144] == 200).all() and (square[144:] == 0).all()
 
 
+def test_letterbox_at_a_smaller_scale_fills_that_fraction_of_the_square() -> None:
+    frame = np.full((720, 1280), 200, np.uint8)
+    square, scale = letterbox(frame, 256, 0.5)
+    assert scale == pytest.approx(0.1) and square.shape == (256, 256)
+    assert (square[:72, :128] == 200).all()
+    assert (square[72:] == 0).all() and (square[:, 128:] == 0).all()
+
+
 # --- rectification -------------------------------------------------------------------------------
 
 
@@ -277,6 +285,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(on, []).plates == PlateOptions(detector="det", min_score=0.4)
     level = VisionConfig(plates=True, plate_deskew=True)
     assert spec_of(level, []).plates == PlateOptions(deskew=True)
+    whole = VisionConfig(plates=True, plate_scales=[1.0])
+    assert spec_of(whole, []).plates == PlateOptions(scales=(1.0,))
 
 
 # --- the committed models ------------------------------------------------------------------------
@@ -324,6 +334,41 @@ def test_writing_pixels_into_the_input_tensor_equals_quantising_floats(
     in_place = detector.detect(image)
     assert in_place and in_place == via_floats
     assert square.shape == (detector.size, detector.size) and scale == detector.size / 1280
+
+
+def test_detector_scales_must_be_fractions_of_its_input(
+    plate_models: tuple[Model, Model],
+) -> None:
+    for scales in [(), (0.05,), (1.0, 1.5)]:
+        with pytest.raises(ValueError, match="scales must be in"):
+            PlateDetector(plate_models[0], scales=scales)
+
+
+def close_up() -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A 640x480 photo cut from the sample clip, its plate 95 % of the width, and the box."""
+    image, box = clip_frames()[20]
+    x0, y0, x1, y1 = box
+    side = (x1 - x0) / 0.95
+    left, top = int((x0 + x1 - side) / 2), int((y0 + y1) / 2 - side * 0.375)
+    cut = image[top : int(top + side * 0.75), left : int(left + side)]
+    k = 640 / cut.shape[1]
+    photo = cv2.resize(cut, (640, 480), interpolation=cv2.INTER_LINEAR)
+    return photo, ((x0 - left) * k, (y0 - top) * k, (x1 - left) * k, (y1 - top) * k)
+
+
+def test_a_plate_that_fills_a_close_up_is_found_at_half_scale(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    photo, truth = close_up()
+    whole = PlateDetector(plate_models[0], scales=(1.0,)).detect(photo)
+    both = PlateDetector(plate_models[0], scales=(1.0, 0.5)).detect(photo)
+    # At full scale the plate is 243 px of the 256 px input, wider than any the detector
+    # was trained on (14-150 px); at half scale it is 122 px.
+    assert max((iou(d.box, truth) for d in whole), default=0.0) < 0.5
+    assert max(iou(d.box, truth) for d in both) > 0.8
+    assert sum(iou(d.box, truth) > 0.3 for d in both) == 1  # one box per plate, not per pass
 
 
 def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(

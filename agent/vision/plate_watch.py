@@ -37,6 +37,7 @@ class PlateOptions:
     detector: str = "plate-detector"
     ocr: str = "plate-ocr"
     min_score: float = 0.3
+    scales: tuple[float, ...] = (1.0, 0.5)
     min_confidence: float = 0.5
     deskew: bool = False
 
@@ -52,7 +53,7 @@ def load(
         model = Model(models.require(entry, models_dir), name=name, num_threads=num_threads)
         model.warm_up()
         loaded.append(model)
-    detector = PlateDetector(loaded[0], min_score=options.min_score)
+    detector = PlateDetector(loaded[0], min_score=options.min_score, scales=options.scales)
     return PlateWatch(
         detector,
         PlateReader(loaded[1], deskew=options.deskew),

@@ -18,6 +18,7 @@ tensors as they are, without a round trip through floats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -35,6 +36,7 @@ CROP_MARGIN = 0.08  # what the OCR was trained on (models/plates/pipeline.py CRO
 MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the car
 NMS_IOU = 0.3  # two peaks whose boxes overlap more are one plate
 MAX_PLATES = 10
+HANDOVER_PX = 100  # a coarser pass adds plates at least this wide in the finer pass's input
 _WINDOW = np.ones((3, 3), np.uint8)
 
 
@@ -88,36 +90,63 @@ def _grey_input(model: Model) -> tuple[int, int]:
 
 
 class PlateDetector:
-    """Finds plates in a frame (BGR or grey) with the CenterNet-style plate detector."""
+    """Finds plates in a frame (BGR or grey) with the CenterNet-style plate detector.
 
-    def __init__(self, model: Model, *, min_score: float = 0.3, top: int = MAX_PLATES) -> None:
+    `scales` are the fractions of the input square the frame is letterboxed into, one
+    invoke each: at 1 the frame fills the square; at 0.5 it fills the top-left quarter,
+    so a plate that fills much of a close-up photo shrinks into the sizes the detector
+    was trained on (14-150 px wide). A coarser pass only adds plates that would be at
+    least `HANDOVER_PX` wide in the next finer pass: smaller ones the finer pass boxes
+    more tightly. Where the passes find the same plate, the higher score wins.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        min_score: float = 0.3,
+        top: int = MAX_PLATES,
+        scales: tuple[float, ...] = (1.0,),
+    ) -> None:
         width, height = _grey_input(model)
         if width != height:
             raise ModelError(f"model {model.name}: square input expected, got {width}x{height}")
+        if not scales or any(not 0.1 <= s <= 1 for s in scales):
+            raise ValueError(f"plate detector scales must be in [0.1, 1], got {list(scales)}")
         self.model, self.size, self.min_score, self.top = model, width, min_score, top
+        self.scales = tuple(sorted(set(scales), reverse=True))
         self._heat, self._box = _output(model, 1, "heatmap"), _output(model, 4, "box")
         self._raw_input = _takes_pixels(model)
         self.stride = width // model.outputs[self._heat].shape[2]
 
     def detect(self, image: Image) -> list[Detection]:
         """Plates in `image`, best first, boxes in its pixels."""
-        square, scale = letterbox(image, self.size)
+        found = self._detect(image, self.scales[0])
+        longest = max(image.shape[:2])
+        for finer, extent in pairwise(self.scales):
+            least = HANDOVER_PX * longest / (self.size * finer)  # in image pixels
+            found += [d for d in self._detect(image, extent) if d.box[2] - d.box[0] >= least]
+        found.sort(key=lambda d: -d.score)
+        return suppress(found)[: self.top]
+
+    def _detect(self, image: Image, extent: float) -> list[Detection]:
+        square, scale = letterbox(image, self.size, extent)
         outputs = _run_grey(self.model, square, raw=self._raw_input)
         heat, box = outputs[self._heat][0, ..., 0], outputs[self._box][0]
         found = peaks(heat, box, stride=self.stride, min_score=self.min_score, top=self.top)
         height, width = image.shape[:2]
         boxes = [_clip(tuple(v / scale for v in d.box), width, height) for d in found]
-        return suppress([Detection(b, d.score) for b, d in zip(boxes, found, strict=True)])
+        return [Detection(b, d.score) for b, d in zip(boxes, found, strict=True)]
 
 
-def letterbox(image: Image, size: int) -> tuple[Image, float]:
-    """An image (BGR or grey) fitted into a grey `size`x`size` at the top left, black elsewhere.
+def letterbox(image: Image, size: int, extent: float = 1.0) -> tuple[Image, float]:
+    """An image (BGR or grey) fitted into `extent` of a grey `size`x`size`, at the top left.
 
-    Shrunk first (`image.shrink`), then made grey: the colour conversion then touches the
-    small image only. Returns the square and the scale.
+    Black elsewhere. Shrunk first (`image.shrink`), then made grey: the colour conversion
+    then touches the small image only. Returns the square and the scale.
     """
     height, width = image.shape[:2]
-    scale = size / max(height, width)
+    scale = size * extent / max(height, width)
     new = (max(1, round(width * scale)), max(1, round(height * scale)))
     if scale < 1:
         small = shrink(image, new)
