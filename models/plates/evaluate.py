@@ -1,7 +1,7 @@
 """Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
 
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz \
-        --scenes build/plates/scenes_val.npz --real ../shared/data/plates \
+        --scenes build/plates/scenes_val.npz [--scales 1,0.5] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
 Prints one JSON object.  The reference detector is a yardstick for the real
@@ -23,6 +23,7 @@ from models.plates import metrics, pipeline, real
 from models.plates.alphabet import decode
 
 MODELS = Path(__file__).parent
+CLOSE_PX = 150  # scenes.place_plate: other plates are 14-150 px wide, close-ups 120-245
 
 
 def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
@@ -53,6 +54,39 @@ def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, A
     return metrics.rates(counts)
 
 
+def runtime_detection(
+    detector: Path, path: Path, scales: tuple[float, ...], threshold: float
+) -> dict[str, Any]:
+    """The runtime's detector (``agent.vision.plates``, one pass per scale) on the scenes.
+
+    Recall is also split into close-ups (plates over ``CLOSE_PX`` wide in the 256 px scene,
+    which only the close-up scenes hold) and the other plates.
+    """
+    from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    model = Model(detector, name="plate-detector")
+    runtime = PlateDetector(model, min_score=threshold, scales=scales)
+    data = np.load(path)
+    counts, found = [], {"close_ups": [0, 0], "others": [0, 0]}
+    for image, boxes in zip(data["images"], data["boxes"], strict=True):
+        truth = [tuple(float(v) for v in b) for b in boxes if b[2] > 0]
+        seen = [d.box for d in runtime.detect(image)]
+        counts.append(metrics.detection_counts(seen, truth))
+        for box in truth:
+            kind = found["close_ups" if box[2] - box[0] > CLOSE_PX else "others"]
+            kind[0] += 1
+            kind[1] += metrics.detection_counts(seen, [box])[2]
+    result = metrics.rates(counts) | {"scales": list(scales)}
+    for kind, (plates, matched) in found.items():
+        result[f"recall_{kind}"] = {"plates": plates, "matched": matched}
+    return result
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    return tuple(float(part) for part in text.split(","))
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,6 +98,9 @@ def main() -> None:
     parser.add_argument("--reference", type=Path)
     parser.add_argument("--threshold", type=float, default=0.3, help="detector peak score")
     parser.add_argument("--details", action="store_true", help="per-plate results (local only)")
+    parser.add_argument(
+        "--scales", type=_scales, help="with --scenes: also the runtime detector at S[,S...]"
+    )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
     report: dict[str, Any] = {}
@@ -71,6 +108,10 @@ def main() -> None:
         report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
     if args.scenes:
         report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
+        if args.scales:
+            report["synthetic_detection_runtime"] = runtime_detection(
+                args.detector, args.scenes, args.scales, args.threshold
+            )
     if args.real and (args.real / "labels.jsonl").exists():
         report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)
     for name, model in (("detector", reader.detector), ("ocr", reader.ocr)):
