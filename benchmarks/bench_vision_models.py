@@ -7,7 +7,7 @@ runtime's own calls:
 - blazeface-short, blazeface-full: `FaceDetector.detect` (letterbox straight into the input
   tensor; anchor decoding, weighted NMS, mapping back, face quality);
 - plate-detector: `PlateDetector.detect` on the frame (grey, letterbox, quantise; peaks,
-  boxes, NMS);
+  boxes, NMS), with one pass and with the default `vision.plate_scales` (one per scale);
 - plate-ocr, per plate: `PlateReader.read` on the plate's box in the frame (crop, deskew,
   stretch, quantise; softmax, format-constrained CTC decoding, province, sharpness, media
   crop).
@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 from machine import describe
 
+from agent.config import VisionConfig
 from agent.vision import image, models
 from agent.vision.faces import SPECS, FaceDetector
 from agent.vision.image import Box, Image
@@ -62,33 +63,42 @@ CHECK_WIDTHS = {
 
 
 class Stages:
-    """Wraps a model's `invoke` to split each call around it into pre, invoke and post (ms)."""
+    """Wraps a model's `invoke` to split each call around it into pre, invoke and post (ms).
+
+    A call may invoke the model more than once (the plate detector, one pass per scale):
+    pre is call -> first invoke, invoke the sum of the invokes, post the rest, and the
+    baseline is as many bare invokes.
+    """
 
     def __init__(self, model: Model) -> None:
         self.model = model
         self.bare = model.invoke
-        self.started = self.ended = 0.0
+        self.spans: list[tuple[float, float]] = []
         model.invoke = self._invoke  # type: ignore[method-assign]
         self.samples: dict[str, list[float]] = {"pre": [], "invoke": [], "post": [], "bare": []}
 
     def _invoke(self) -> None:
-        self.started = time.perf_counter()
+        started = time.perf_counter()
         self.bare()
-        self.ended = time.perf_counter()
+        self.spans.append((started, time.perf_counter()))
 
     def run(self, call: Callable[[], Any]) -> Any:
-        """One real call, split into stages; then one bare invoke on the same input."""
+        """One real call, split into stages; then as many bare invokes on the same input."""
+        self.spans.clear()
         began = time.perf_counter()
         result = call()
         returned = time.perf_counter()
-        for stage, (start, end) in {
-            "pre": (began, self.started),
-            "invoke": (self.started, self.ended),
-            "post": (self.ended, returned),
+        invoked = sum(end - start for start, end in self.spans)
+        pre = self.spans[0][0] - began
+        for stage, seconds in {
+            "pre": pre,
+            "invoke": invoked,
+            "post": returned - began - pre - invoked,
         }.items():
-            self.samples[stage].append((end - start) * 1000)
+            self.samples[stage].append(seconds * 1000)
         start = time.perf_counter()
-        self.bare()
+        for _ in self.spans:
+            self.bare()
         self.samples["bare"].append((time.perf_counter() - start) * 1000)
         return result
 
@@ -142,10 +152,15 @@ def faces(name: str, frames: dict[str, Image], runs: int) -> None:
 
 def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) -> None:
     """The plate detector on the frame, then the OCR on the plate it found (else the true box)."""
-    detector = PlateDetector(load("plate-detector"))
-    stages = Stages(detector.model)
-    found = [stages.run(lambda: detector.detect(frame)) for _ in range(runs)][-1]
-    stages.report("plate-detector", f"{len(found)} plate(s) found, true box {_rounded(truth)}")
+    model = load("plate-detector")
+    for scales in ((1.0,), VisionConfig().plate_scales):
+        detector = PlateDetector(model, scales=scales)
+        stages = Stages(model)
+        found = [stages.run(lambda d=detector: d.detect(frame)) for _ in range(runs)][-1]
+        passes = ",".join(f"{s:g}" for s in scales)
+        what = f"scales {passes}: {len(found)} plate(s) found, true box {_rounded(truth)}"
+        stages.report("plate-detector", what)
+        model.invoke = stages.bare  # type: ignore[method-assign]
     box = found[0].box if found else truth
     reader = PlateReader(load("plate-ocr"))
     stages = Stages(reader.model)
