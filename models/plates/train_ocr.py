@@ -78,12 +78,16 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def greedy_exact(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
     """Share of crops whose greedy CTC decoding equals the label."""
     logits, _ = model.predict(images[..., None] / 255.0, batch_size=256, verbose=0)
-    best = logits.argmax(-1)
+    return greedy_hits(logits.argmax(-1), labels) / len(labels)
+
+
+def greedy_hits(best: np.ndarray, labels: np.ndarray) -> int:
+    """How many best paths ``(N, steps)`` collapse (CTC: repeats, then blanks) to their label."""
     hits = 0
     for row, label in zip(best, labels, strict=True):
         collapsed = [int(c) for i, c in enumerate(row) if c != 0 and (i == 0 or c != row[i - 1])]
         hits += collapsed == [int(v) for v in label if v >= 0]
-    return hits / len(labels)
+    return hits
 
 
 def train(args: argparse.Namespace) -> None:
