@@ -94,54 +94,27 @@ def recover(path: Path, model: keras.Model) -> keras.Model:
     """
     unused = int8_ops(path)
     matched: dict[str, int] = {}  # layer name -> the op whose output is the layer's output
+    folded: dict[str, np.ndarray] = {}  # batch normalisation -> the bias folded into it
 
-    def take(layer: layers.Layer, shape: tuple[int, ...], after: frozenset[int]) -> Op:
+    def take(shape: tuple[int, ...], after: frozenset[int]) -> Op:
         for op in unused:
             if op.kernel.shape == shape and op.after == after:
                 unused.remove(op)
                 return op
-        raise ValueError(f"{path}: no op with a {shape} kernel after {set(after)} for {layer.name}")
-
-    folded: dict[str, np.ndarray] = {}  # batch normalisation -> the bias folded into it
-
-    def place(layer: layers.Layer, weights: list[np.ndarray], op: Op) -> None:
-        if getattr(layer, "use_bias", True):
-            layer.set_weights([*weights, op.bias])
-        else:
-            layer.set_weights(weights)
-            folded[_batch_norm_after(model, layer)] = op.bias
-        matched[layer.name] = op.index
+        raise ValueError(f"{path}: no op with a {shape} kernel after ops {sorted(after)}")
 
     for layer in model.layers:
         if not isinstance(layer, KERNEL_LAYERS):
             continue
-        shapes = [w.shape for w in layer.get_weights()]
         names = _upstream(layer)
         after = frozenset(matched[name] for name in names) if names else frozenset([INPUT])
-        if isinstance(layer, layers.SeparableConv2D):
-            (height, width, channels, _), (_, _, _, outputs) = shapes[:2]
-            depthwise = take(layer, (1, height, width, channels), after)
-            if np.abs(depthwise.bias).max() > 1e-6:
-                raise ValueError(f"{layer.name}: the depthwise step has a bias")
-            pointwise = take(layer, (outputs, 1, 1, channels), frozenset([depthwise.index]))
-            kernels = [depthwise.kernel[0][..., None], pointwise.kernel.transpose(1, 2, 3, 0)]
-            place(layer, kernels, pointwise)
-        elif isinstance(layer, layers.DepthwiseConv2D):
-            height, width, channels, _ = shapes[0]
-            op = take(layer, (1, height, width, channels), after)
-            place(layer, [op.kernel[0][..., None]], op)
-        elif isinstance(layer, layers.Conv1D):
-            size, inputs, outputs = shapes[0]
-            op = take(layer, (outputs, 1, size, inputs), after)
-            place(layer, [op.kernel[:, 0].transpose(1, 2, 0)], op)
-        elif isinstance(layer, layers.Conv2D):
-            height, width, inputs, outputs = shapes[0]
-            op = take(layer, (outputs, height, width, inputs), after)
-            place(layer, [op.kernel.transpose(1, 2, 3, 0)], op)
+        kernels, op = _kernels(layer, after, take)
+        if getattr(layer, "use_bias", True):
+            layer.set_weights([*kernels, op.bias])
         else:
-            inputs, outputs = shapes[0]
-            op = take(layer, (outputs, inputs), after)
-            place(layer, [op.kernel.T], op)
+            layer.set_weights(kernels)
+            folded[_batch_norm_after(model, layer)] = op.bias
+        matched[layer.name] = op.index
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):
             bias = folded.pop(layer.name)
@@ -151,6 +124,36 @@ def recover(path: Path, model: keras.Model) -> keras.Model:
     if unused or folded:
         raise ValueError(f"{path}: {len(unused)} ops and {len(folded)} biases left over")
     return model
+
+
+Take = Callable[[tuple[int, ...], frozenset[int]], "Op"]
+
+
+def _kernels(layer: layers.Layer, after: frozenset[int], take: Take) -> tuple[list[np.ndarray], Op]:
+    """The layer's kernels in Keras layout, from the op(s) `take` finds; and the last op."""
+    shapes = [w.shape for w in layer.get_weights()]
+    if isinstance(layer, layers.SeparableConv2D):
+        (height, width, channels, _), (_, _, _, outputs) = shapes[:2]
+        depthwise = take((1, height, width, channels), after)
+        if np.abs(depthwise.bias).max() > 1e-6:
+            raise ValueError(f"{layer.name}: the depthwise step has a bias")
+        pointwise = take((outputs, 1, 1, channels), frozenset([depthwise.index]))
+        return [depthwise.kernel[0][..., None], pointwise.kernel.transpose(1, 2, 3, 0)], pointwise
+    if isinstance(layer, layers.DepthwiseConv2D):
+        height, width, channels, _ = shapes[0]
+        op = take((1, height, width, channels), after)
+        return [op.kernel[0][..., None]], op
+    if isinstance(layer, layers.Conv1D):
+        size, inputs, outputs = shapes[0]
+        op = take((outputs, 1, size, inputs), after)
+        return [op.kernel[:, 0].transpose(1, 2, 0)], op
+    if isinstance(layer, layers.Conv2D):
+        height, width, inputs, outputs = shapes[0]
+        op = take((outputs, height, width, inputs), after)
+        return [op.kernel.transpose(1, 2, 3, 0)], op
+    inputs, outputs = shapes[0]  # Dense
+    op = take((outputs, inputs), after)
+    return [op.kernel.T], op
 
 
 KERNEL_LAYERS = (

@@ -88,10 +88,9 @@ def focal_loss(target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(pos_loss + neg_loss) / tf.maximum(tf.reduce_sum(pos), 1.0)
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 256, 256) uint8 and boxes (N, 4, 4) zero-padded."""
-    data = np.load(path)
-    return data["images"], data["boxes"]
+def load(*paths: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 256, 256) uint8 and boxes (N, 4, 4) zero-padded, files joined."""
+    return training.join(paths, ("images", "boxes"))
 
 
 def batch_targets(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -103,7 +102,7 @@ def batch_targets(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
     tf.keras.utils.set_random_seed(args.seed)
-    images, boxes = load(args.data)
+    images, boxes = load(*args.data)
     model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
     model.summary(print_fn=lambda s: print(s) if "params" in s else None)
     total = args.epochs * (len(images) // args.batch)

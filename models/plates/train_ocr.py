@@ -69,10 +69,9 @@ def ctc_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(loss)
 
 
-def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images (N, 64, 128) uint8, CTC labels (N, 8) and province ids (N,)."""
-    data = np.load(path)
-    return data["images"], data["labels"], data["provinces"]
+def load(*paths: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images (N, 64, 128) uint8, CTC labels (N, 8) and province ids (N,), files joined."""
+    return training.join(paths, ("images", "labels", "provinces"))
 
 
 def greedy_exact(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
@@ -93,7 +92,7 @@ def greedy_hits(best: np.ndarray, labels: np.ndarray) -> int:
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
     tf.keras.utils.set_random_seed(args.seed)
-    images, labels, provinces = load(args.data)
+    images, labels, provinces = load(*args.data)
     val = load(args.val) if args.val else None
     model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
     model.summary(print_fn=lambda s: print(s) if "params" in s else None)
