@@ -133,7 +133,9 @@ def decode(
     boxes = np.concatenate([middle - half, middle + half], axis=1)
     keypoints = raw[:, 4:16].reshape(-1, 6, 2) + centres[:, None, :]
     return Detections(
-        boxes.astype(np.float32), keypoints.astype(np.float32), scores[passed].astype(np.float32)
+        boxes.astype(np.float32, copy=False),
+        keypoints.astype(np.float32, copy=False),
+        scores[passed].astype(np.float32),
     )
 
 
@@ -179,15 +181,14 @@ def weighted_nms(found: Detections, iou_threshold: float = NMS_IOU) -> Detection
 
 def iou(box: FloatArray, boxes: FloatArray) -> FloatArray:
     """Intersection over union of one box `(4,)` with each of `boxes` `(n, 4)`."""
-    left = np.maximum(box[0], boxes[:, 0])
-    top = np.maximum(box[1], boxes[:, 1])
-    right = np.minimum(box[2], boxes[:, 2])
-    bottom = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
+    # Corners and sides as (n, 2) pairs: half as many numpy calls as one coordinate at a time.
+    sides = np.maximum(np.minimum(box[2:], boxes[:, 2:]) - np.maximum(box[:2], boxes[:, :2]), 0)
+    inter = sides[:, 0] * sides[:, 1]
+    extents = boxes[:, 2:] - boxes[:, :2]
+    union = float((box[2] - box[0]) * (box[3] - box[1])) + extents[:, 0] * extents[:, 1] - inter
+    result = np.zeros(len(boxes), np.float32)
+    np.divide(inter, union, out=result, where=union > 0)
+    return result
 
 
 def frontal(keypoints: Sequence[tuple[float, float]]) -> float:

@@ -94,9 +94,10 @@ class PlateDetector:
 
     `scales` are the fractions of the input square the frame is letterboxed into, one
     invoke each: at 1 the frame fills the square; at 0.5 it fills the top-left quarter,
-    so a plate that fills much of a close-up photo shrinks into the sizes the detector
-    was trained on (14-150 px wide). A coarser pass only adds plates that would be at
-    least `HANDOVER_PX` wide in the next finer pass: smaller ones the finer pass boxes
+    so a plate that fills much of a close-up photo shrinks into the sizes most of the
+    detector's training plates had (14-150 px wide; real close-ups are found far more
+    often at half scale, models/README.md). A coarser pass only adds plates that would be
+    at least `HANDOVER_PX` wide in the next finer pass: smaller ones the finer pass boxes
     more tightly. Where the passes find the same plate, the higher score wins.
     """
 
