@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,17 @@ def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     return result
 
 
+def scenes(path: Path) -> Iterator[tuple[np.ndarray, list[tuple[float, ...]]]]:
+    """Each held-out scene and its true boxes (the zero padding dropped)."""
+    data = np.load(path)
+    for image, boxes in zip(data["images"], data["boxes"], strict=True):
+        yield image, [tuple(float(v) for v in b) for b in boxes if b[2] > 0]
+
+
 def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     """Detection recall and precision at IoU 0.5 on held-out synthetic scenes."""
-    data = np.load(path)
     counts = []
-    for image, boxes in zip(data["images"], data["boxes"], strict=True):
-        truth = [tuple(float(v) for v in b) for b in boxes if b[2] > 0]
+    for image, truth in scenes(path):
         counts.append(metrics.detection_counts([d.box for d in reader.detect(image)], truth))
     return metrics.rates(counts)
 
@@ -60,17 +66,15 @@ def runtime_detection(
     """The runtime's detector (``agent.vision.plates``, one pass per scale) on the scenes.
 
     Recall is also split into close-ups (plates over ``CLOSE_PX`` wide in the 256 px scene,
-    which only the close-up scenes hold) and the other plates.
+    which only the close-up scenes hold) and the other plates, each plate matched on its own.
     """
     from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(detector, name="plate-detector")
     runtime = PlateDetector(model, min_score=threshold, scales=scales)
-    data = np.load(path)
     counts, found = [], {"close_ups": [0, 0], "others": [0, 0]}
-    for image, boxes in zip(data["images"], data["boxes"], strict=True):
-        truth = [tuple(float(v) for v in b) for b in boxes if b[2] > 0]
+    for image, truth in scenes(path):
         seen = [d.box for d in runtime.detect(image)]
         counts.append(metrics.detection_counts(seen, truth))
         for box in truth:
