@@ -10,20 +10,27 @@ x-height, which the first experiment found to be the main gap to real crops).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_DIRS = (Path("/usr/share/fonts/truetype/tlwg"), Path("/usr/share/fonts/truetype/noto"))
-DIGIT_FONT_FILES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
+#: Where the Debian packages put their faces; ``PLATE_FONT_ROOT`` names a copy of the same
+#: layout (tlwg/, noto/, dejavu/) on a machine without them, such as a GPU trainer.
+FONT_ROOT = Path(os.environ.get("PLATE_FONT_ROOT", "/usr/share/fonts/truetype"))
+FONT_DIRS = (FONT_ROOT / "tlwg", FONT_ROOT / "noto")
+DIGIT_FONT_FILES = tuple(
+    str(FONT_ROOT / name)
+    for name in (
+        "dejavu/DejaVuSans.ttf",
+        "dejavu/DejaVuSans-Bold.ttf",
+        "dejavu/DejaVuSansCondensed.ttf",
+        "dejavu/DejaVuSansCondensed-Bold.ttf",
+        "noto/NotoSans-Regular.ttf",
+        "noto/NotoSans-Bold.ttf",
+    )
 )
 #: Loopless faces (the plate typeface is loopless); drawn a third of the time.
 LOOPLESS = ("NotoSansThai-Regular.ttf", "NotoSansThai-Bold.ttf")

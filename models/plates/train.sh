@@ -19,10 +19,4 @@ $PY -m models.plates.train_ocr --data $OUT/ocr_train.npz --val $OUT/ocr_val.npz 
     --epochs 10 --minutes ${OCR_MINUTES:-85} --seed 1 > $OUT/logs/ocr.log 2>&1
 wait $DET
 tail -n 3 $OUT/logs/det.log $OUT/logs/ocr.log
-$PY -m models.plates.convert --model $OUT/det.keras --data $OUT/scenes_val.npz \
-    --out models/plates/plate_detector.tflite
-$PY -m models.plates.convert --model $OUT/ocr.keras --data $OUT/ocr_val.npz \
-    --out models/plates/plate_ocr.tflite
-$PY -m models.plates.evaluate --ocr-data $OUT/ocr_val.npz --scenes $OUT/scenes_val.npz \
-    > $OUT/metrics.json
-$PY -m models.plates.publish --metrics $OUT/metrics.json
+sh models/plates/finish.sh

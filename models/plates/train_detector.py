@@ -13,13 +13,12 @@ synthetic scenes.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
+from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
-from tensorflow import keras
-from tensorflow.keras import layers
+from keras import layers, ops
 
 from models.plates import training
 
@@ -27,14 +26,14 @@ SIZE, STRIDE = 256, 4
 GRID = SIZE // STRIDE
 
 
-def _block(x: tf.Tensor, filters: int, strides: int = 1) -> tf.Tensor:
+def _block(x: Any, filters: int, strides: int = 1) -> Any:
     x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False)(x)
     x = layers.ReLU(6.0)(layers.BatchNormalization()(x))
     x = layers.Conv2D(filters, 1, use_bias=False)(x)
     return layers.ReLU(6.0)(layers.BatchNormalization()(x))
 
 
-def _lateral(top: tf.Tensor, skip: tf.Tensor, filters: int) -> tf.Tensor:
+def _lateral(top: Any, skip: Any, filters: int) -> Any:
     up = layers.UpSampling2D(2)(layers.Conv2D(filters, 1)(top))
     return layers.ReLU(6.0)(layers.Add()([up, layers.Conv2D(filters, 1)(skip)]))
 
@@ -79,13 +78,29 @@ def targets(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return heat, box, mask
 
 
-def focal_loss(target: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+def focal_loss(target: Any, pred: Any) -> Any:
     """CenterNet's penalty-reduced focal loss, normalised by the number of plates."""
-    pred = tf.clip_by_value(pred, 1e-4, 1 - 1e-4)
-    pos = tf.cast(target >= 1.0, tf.float32)
-    pos_loss = -tf.math.log(pred) * (1 - pred) ** 2 * pos
-    neg_loss = -tf.math.log(1 - pred) * pred**2 * (1 - target) ** 4 * (1 - pos)
-    return tf.reduce_sum(pos_loss + neg_loss) / tf.maximum(tf.reduce_sum(pos), 1.0)
+    pred = ops.clip(pred, 1e-4, 1 - 1e-4)
+    pos = ops.cast(target >= 1.0, "float32")
+    pos_loss = -ops.log(pred) * (1 - pred) ** 2 * pos
+    neg_loss = -ops.log(1 - pred) * pred**2 * (1 - target) ** 4 * (1 - pos)
+    return ops.sum(pos_loss + neg_loss) / ops.maximum(ops.sum(pos), 1.0)
+
+
+class HeatmapLoss(keras.losses.Loss):  # type: ignore[misc]
+    """The focal loss over the whole batch (one value: it is normalised by the plates)."""
+
+    def call(self, target: Any, heat: Any) -> Any:
+        return focal_loss(target[..., 0], heat[..., 0])
+
+
+class BoxLoss(keras.losses.Loss):  # type: ignore[misc]
+    """L1 on the box outputs at plate centres; the target's fifth channel marks the centres."""
+
+    def call(self, target: Any, box: Any) -> Any:
+        mask = target[..., 4]
+        l1 = ops.sum(ops.abs(box - target[..., :4]), axis=-1) * mask
+        return ops.sum(l1) / ops.maximum(ops.sum(mask), 1.0)
 
 
 def load(*paths: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -101,51 +116,30 @@ def batch_targets(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
-    tf.keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seed)
     images, boxes = load(*args.data)
     model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
-    model.summary(print_fn=lambda s: print(s) if "params" in s else None)
-    total = args.epochs * (len(images) // args.batch)
-    optimizer = keras.optimizers.Adam(args.lr)
+    model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.lr),
+        loss={"heatmap": HeatmapLoss(), "box": BoxLoss()},
+        **training.compile_options(),
+    )
 
-    @tf.function
-    def step(x, heat_t, box_t, mask_t) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            heat, box = model(x, training=True)
-            l1 = tf.reduce_sum(tf.abs(box - box_t), axis=-1) * mask_t
-            reg = tf.reduce_sum(l1) / tf.maximum(tf.reduce_sum(mask_t), 1.0)
-            loss = focal_loss(heat_t, heat[..., 0]) + reg
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables, strict=False))  # fmt: skip
-        return loss
+    def batch(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        heat, box, mask = batch_targets(boxes[idx])
+        x = images[idx, :, :, None].astype(np.float32) / 255.0
+        return x, {"heatmap": heat[..., None], "box": np.concatenate([box, mask[..., None]], -1)}
 
-    done_steps = 0
-    deadline, rng = time.monotonic() + args.minutes * 60, np.random.default_rng(args.seed)
-    for epoch in range(args.epochs):
-        order, losses, began = rng.permutation(len(images)), [], time.monotonic()
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            idx = np.sort(order[i : i + args.batch])
-            optimizer.learning_rate.assign(training.cosine(args, done_steps / total, deadline))
-            done_steps += 1
-            x = tf.constant(images[idx, :, :, None], tf.float32) / 255.0
-            losses.append(float(step(x, *batch_targets(boxes[idx]))))
-            if time.monotonic() > deadline:
-                break
-        took = time.monotonic() - began
-        print(f"epoch {epoch + 1}: {len(losses)} steps in {took:.0f} s, loss {np.mean(losses):.3f}",
-              flush=True)  # fmt: skip
-        model.save(args.out)
-        if time.monotonic() > deadline:
-            print("time budget reached", flush=True)
-            break
+    batches = training.Batches(len(images), args.batch, args.seed, batch)
+    training.fit(model, batches, args, training.Budget(args, len(batches)))
 
 
 def main() -> None:
     """Command line."""
     parser = training.parser(__doc__.splitlines()[0], batch=32, minutes=50.0)
     args = parser.parse_args()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    training.set_threads(args.threads)
     train(args)
 
 

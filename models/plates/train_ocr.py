@@ -11,20 +11,19 @@ steps (the top row of a motorcycle plate, then its bottom row); and
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
+from typing import Any
 
+import keras
 import numpy as np
-import tensorflow as tf
-from tensorflow import keras
-from tensorflow.keras import layers
+from keras import layers, ops
 
 from models.plates import alphabet, training
 
 N_CLASSES = len(alphabet.OCR_CLASSES) + 1
 
 
-def _conv(x: tf.Tensor, filters: int, strides: tuple[int, int] = (1, 1), *, sep: bool = False):
+def _conv(x: Any, filters: int, strides: tuple[int, int] = (1, 1), *, sep: bool = False) -> Any:
     conv = layers.SeparableConv2D if sep else layers.Conv2D
     x = conv(filters, 3, strides=strides, padding="same", use_bias=False)(x)
     return layers.ReLU(6.0)(layers.BatchNormalization()(x))
@@ -58,15 +57,14 @@ def build_model() -> keras.Model:
     return keras.Model(image, [registration, province], name="plate_ocr")
 
 
-def ctc_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Mean CTC loss; ``labels`` are padded with -1, blank is class 0."""
-    label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
-    logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
-    loss = tf.nn.ctc_loss(
-        tf.maximum(labels, 0), logits, label_length, logit_length,
-        logits_time_major=False, blank_index=0,
-    )  # fmt: skip
-    return tf.reduce_mean(loss)
+class CTCLoss(keras.losses.Loss):  # type: ignore[misc]
+    """CTC loss of each sample; labels are class indices padded with -1, blank is class 0."""
+
+    def call(self, labels: Any, logits: Any) -> Any:
+        labels = ops.cast(labels, "int32")
+        label_length = ops.sum(ops.cast(labels >= 0, "int32"), axis=1)
+        logit_length = ops.full((ops.shape(logits)[0],), ops.shape(logits)[1], "int32")
+        return ops.ctc_loss(ops.maximum(labels, 0), logits, label_length, logit_length, 0)
 
 
 def load(*paths: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,48 +89,29 @@ def greedy_hits(best: np.ndarray, labels: np.ndarray) -> int:
 
 def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
-    tf.keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seed)
     images, labels, provinces = load(*args.data)
     val = load(args.val) if args.val else None
     model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
-    model.summary(print_fn=lambda s: print(s) if "params" in s else None)
-    total = args.epochs * (len(images) // args.batch)
-    optimizer = keras.optimizers.Adam(args.lr)
+    model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.lr),
+        loss={"registration": CTCLoss(), "province": keras.losses.SparseCategoricalCrossentropy()},
+        loss_weights={"registration": 1.0, "province": 2.0},
+        **training.compile_options(),
+    )
 
-    @tf.function
-    def step(x: tf.Tensor, y: tf.Tensor, p: tf.Tensor) -> tf.Tensor:
-        with tf.GradientTape() as tape:
-            logits, probs = model(x, training=True)
-            loss_p = keras.losses.sparse_categorical_crossentropy(p, probs)
-            loss = ctc_loss(y, logits) + 2.0 * tf.reduce_mean(loss_p)
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables, strict=False))  # fmt: skip
-        return loss
+    def batch(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        x = images[idx, :, :, None].astype(np.float32) / 255.0
+        return x, {"registration": labels[idx], "province": provinces[idx]}
 
-    done_steps = 0
-    deadline = time.monotonic() + args.minutes * 60
-    rng = np.random.default_rng(args.seed)
-    for epoch in range(args.epochs):
-        order, losses, began = rng.permutation(len(images)), [], time.monotonic()
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            idx = np.sort(order[i : i + args.batch])
-            optimizer.learning_rate.assign(training.cosine(args, done_steps / total, deadline))
-            done_steps += 1
-            x = tf.constant(images[idx, :, :, None], tf.float32) / 255.0
-            losses.append(float(step(x, labels[idx], provinces[idx])))
-            if time.monotonic() > deadline:
-                break
-        took = time.monotonic() - began
-        report = (
-            f"epoch {epoch + 1}: {len(losses)} steps in {took:.0f} s, loss {np.mean(losses):.3f}"
-        )
-        if val is not None:
-            report += f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
-        print(report, flush=True)
-        model.save(args.out)
-        if time.monotonic() > deadline:
-            print("time budget reached", flush=True)
-            break
+    def report(model: keras.Model) -> str:
+        if val is None:
+            return ""
+        return f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
+
+    batches = training.Batches(len(images), args.batch, args.seed, batch)
+    training.fit(model, batches, args, training.Budget(args, len(batches), report))
 
 
 def main() -> None:
@@ -140,8 +119,7 @@ def main() -> None:
     parser = training.parser(__doc__.splitlines()[0], batch=64, minutes=60.0)
     parser.add_argument("--val", type=Path)
     args = parser.parse_args()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    training.set_threads(args.threads)
     train(args)
 
 
