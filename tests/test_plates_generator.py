@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -90,3 +96,44 @@ def test_scenes_are_square_with_plate_boxes_inside_the_frame() -> None:
     for b in boxes:
         assert ((b >= 0) & (b <= scenes.SCENE_SIZE)).all()
         assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
+
+
+def _render_in_child(root: Path | None) -> subprocess.CompletedProcess[str]:
+    """Render a seeded batch in a fresh interpreter, with PLATE_FONT_ROOT set to ``root``."""
+    env = {k: v for k, v in os.environ.items() if k != "PLATE_FONT_ROOT"}
+    if root is not None:
+        env["PLATE_FONT_ROOT"] = str(root)
+    code = (
+        "import sys, numpy as np\n"
+        "from models.plates import render\n"
+        "images, regs, _ = render.ocr_batch(11, 4)\n"
+        "sys.stdout.write(str(int(images.astype(np.int64).sum())) + ' ' + ' '.join(regs))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_copy_of_the_font_folders_renders_the_same_pixels(tmp_path: Path) -> None:
+    # A GPU trainer without the Debian packages gets the faces as files (models/plates/gpu.sh).
+    for face in {*fonts.thai_font_files(), *fonts.digit_font_files()}:
+        copy = tmp_path / Path(face).relative_to(fonts.FONT_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(face, copy)
+    here, there = _render_in_child(None), _render_in_child(tmp_path)
+    assert here.returncode == 0, here.stderr
+    assert there.returncode == 0, there.stderr
+    assert here.stdout == there.stdout
+
+
+def test_a_font_root_without_faces_is_an_error_naming_it(tmp_path: Path) -> None:
+    failed = _render_in_child(tmp_path)
+    assert failed.returncode != 0
+    assert f"no Thai faces under {tmp_path}" in failed.stderr
+    assert "PLATE_FONT_ROOT" in failed.stderr

@@ -61,7 +61,10 @@ def thai_font_files() -> tuple[str, ...]:
         if ("Thai" in p.name or d.name == "tlwg") and not any(s in p.name for s in _SKIP)
     ]
     if len(files) < 4:
-        raise FontsMissingError("install fonts-thai-tlwg fonts-noto-core fonts-dejavu-core")
+        raise FontsMissingError(
+            f"no Thai faces under {FONT_ROOT}: install fonts-thai-tlwg fonts-noto-core "
+            "fonts-dejavu-core, or point PLATE_FONT_ROOT at a copy of their folders"
+        )
     return tuple(files)
 
 
