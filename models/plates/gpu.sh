@@ -62,12 +62,13 @@ train)
     [ "$minutes" -ge 1 ] || { echo "no time left to train" | tee -a "$OUT/gpu.log"; exit 1; }
     echo "training for $minutes minutes" | tee -a "$OUT/gpu.log"
     python3 -m models.plates.train_detector --data /tmp/plates/scenes.npz \
-        --init $G/init/det.keras --out "$OUT/det.keras" --epochs 200 --batch 64 \
+        --init $G/init/det.keras --out "$OUT/det.keras" --epochs 200 --batch 64 --loaders 4 \
         --minutes "$minutes" --lr 5e-4 --seed 29 > "$OUT/det.log" 2>&1 &
     DET=$!
     python3 -m models.plates.train_ocr --data /tmp/plates/ocr.npz \
         --val /tmp/plates/ocr_check.npz --init $G/init/ocr.keras --out "$OUT/ocr.keras" \
-        --epochs 200 --batch 128 --minutes "$minutes" --lr 5e-4 --seed 31 > "$OUT/ocr.log" 2>&1
+        --epochs 200 --batch 128 --loaders 4 --minutes "$minutes" --lr 5e-4 --seed 31 \
+        > "$OUT/ocr.log" 2>&1
     wait $DET
     tail -n 3 "$OUT/det.log" "$OUT/ocr.log"
     ;;

@@ -131,7 +131,7 @@ def train(args: argparse.Namespace) -> None:
         x = images[idx, :, :, None].astype(np.float32) / 255.0
         return x, {"heatmap": heat[..., None], "box": np.concatenate([box, mask[..., None]], -1)}
 
-    batches = training.Batches(len(images), args.batch, args.seed, batch)
+    batches = training.Batches(len(images), args.batch, args.seed, batch, args.loaders)
     training.fit(model, batches, args, training.Budget(args, len(batches)))
 
 

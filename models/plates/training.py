@@ -34,11 +34,19 @@ def join(paths: Sequence[Path], names: tuple[str, ...]) -> tuple[np.ndarray, ...
 class Batches(keras.utils.PyDataset):  # type: ignore[misc]
     """Mini-batches of in-memory samples, reshuffled every epoch from a seeded generator.
 
-    ``make(indices)`` builds one batch (inputs, targets) from sorted sample indices.
+    ``make(indices)`` builds one batch (inputs, targets) from sorted sample indices;
+    ``loaders`` threads build batches ahead of the training step (a GPU waits on them).
     """
 
-    def __init__(self, count: int, batch: int, seed: int, make: Callable[[np.ndarray], Any]):
-        super().__init__()
+    def __init__(
+        self,
+        count: int,
+        batch: int,
+        seed: int,
+        make: Callable[[np.ndarray], Any],
+        loaders: int = 1,
+    ) -> None:
+        super().__init__(workers=loaders, use_multiprocessing=False)
         self.count, self.batch, self.make = count, batch, make
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(count)
@@ -121,6 +129,7 @@ def parser(description: str, *, batch: int, minutes: float) -> argparse.Argument
     parser.add_argument("--minutes", type=float, default=minutes)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow's CPU threads")
+    parser.add_argument("--loaders", type=int, default=1, help="threads that build batches")
     return parser
 
 
