@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.vision.plate_text import PROVINCES
-from models.plates import fonts, metrics, pipeline, real, render, scenes
+from models.plates import analyse, fonts, metrics, pipeline, real, render, scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -100,3 +100,25 @@ def test_real_photo_evaluation_runs_and_reports_rates() -> None:
 MIN_OCR_EXACT = 0.45  # measured 0.58 on 5,000; 0.56 on the held-out set with trucks and hyphens
 MIN_PROVINCE = 0.6  # measured 0.75
 MIN_RECALL = 0.75  # measured 0.88 on 2,417 plates; 0.90 on 2,319 with close-ups
+
+
+def test_confusions_pair_the_characters_that_differ() -> None:
+    assert analyse.confusions("กข1234", "กช1234") == [("ข", "ช")]
+    assert analyse.confusions("กก123", "ก123") == [("ก", "")]
+    assert analyse.confusions("12-3456", "123456") == []
+    assert analyse.confusions("1กข12", "1กข712") == [("", "7")]
+
+
+@needs_fonts
+def test_the_analysis_breaks_fresh_crops_down_by_width_and_style() -> None:
+    report = analyse.analyse(MODELS / "plates" / "plate_ocr.tflite", count=60, seed=5)
+    assert report["all"]["crops"] == 60
+    bands = report["by_capture_width"]
+    assert sum(b["crops"] for b in bands.values()) == 60
+    assert list(bands) == [
+        b for b in (f"{lo}-{hi - 1} px" for lo, hi in analyse.WIDTH_BANDS) if b in bands
+    ]
+    assert sum(s["crops"] for s in report["by_style"].values()) == 60
+    assert 0.3 < report["all"]["registration_exact"] <= 1.0
+    for pair in report["confusions_at_100_px_or_wider"]:
+        assert pair["truth"] != pair["read"] and pair["times"] >= 1

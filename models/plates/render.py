@@ -15,10 +15,11 @@ OCR_SIZE = (64, 128)
 
 @dataclass(frozen=True)
 class Sample:
-    """One OCR sample: a grey crop and what the plate says."""
+    """One OCR sample: a grey crop, what the plate says and how wide it was captured (px)."""
 
     image: np.ndarray
     spec: layout.PlateSpec
+    width: int = 0
 
 
 def mounted(plate: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
@@ -70,7 +71,7 @@ def ocr_sample(rng: np.random.Generator, spec: layout.PlateSpec | None = None) -
     width = int(np.clip(rng.lognormal(np.log(100), 0.45), 44, 200))
     shot = degrade.capture(crop, width, rng).convert("L")
     image = np.asarray(shot.resize(OCR_SIZE[::-1], Image.Resampling.BILINEAR))
-    return Sample(image, spec)
+    return Sample(image, spec, width)
 
 
 def ocr_batch(seed: int, count: int) -> tuple[np.ndarray, list[str], np.ndarray]:
