@@ -58,14 +58,14 @@ clean:
 
 # Regenerate the synthetic plate data and retrain both plate models on the CPU, fixed seeds,
 # niced (about 110 min on 2 cores); TensorFlow stays in its own venv, never in $(VENV).
-train-plates: system-deps
+train-plates: system-deps $(STAMP)
 	[ -x .venv-train/bin/python ] || $(PYTHON) -m venv .venv-train
 	.venv-train/bin/pip install -q -e '.[train]'
 	nice -n 19 sh models/plates/train.sh
 
 # Continue training the committed plate models from their int8 files on fresh synthetic
 # data (about 2 h on 2 cores), then convert, evaluate and publish them like train-plates.
-continue-plates: system-deps
+continue-plates: system-deps $(STAMP)
 	[ -x .venv-train/bin/python ] || $(PYTHON) -m venv .venv-train
 	.venv-train/bin/pip install -q -e '.[train]'
 	nice -n 19 sh models/plates/continue.sh

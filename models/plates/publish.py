@@ -1,9 +1,10 @@
 """Record the plate models in ``models/manifest.toml``: sha256, size, tensors, metrics, commit.
 
 Replaces the ``plate-detector`` and ``plate-ocr`` tables when present, appends them
-otherwise, and leaves every other table and comment as it is.
+otherwise, and leaves every other table and comment as it is. ``--only`` republishes one of
+the two (a run that kept the other model as it was).
 
-    python -m models.plates.publish --metrics build/plates/metrics.json
+    python -m models.plates.publish --metrics build/plates/metrics.json [--only ocr]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ def _git(*args: str) -> str:
 #: What makes the models: the training package (not its .tflite outputs) and the format.
 TRAINING_CODE = (
     ":(glob)models/plates/*.py",
-    "models/plates/train.sh",
+    ":(glob)models/plates/*.sh",
     "agent/vision/plate_text.py",
 )
 
@@ -79,21 +81,30 @@ def entry(base: dict[str, str], metrics: dict[str, Any], version: str) -> dict[s
     return table
 
 
-def publish(metrics: dict[str, Any], version: str) -> None:
-    """Write both entries into the manifest."""
+def publish(
+    metrics: dict[str, Any], version: str, only: tuple[str, ...] = ("detector", "ocr")
+) -> None:
+    """Write the entries of the models named in ``only`` into the manifest."""
     doc = tomlkit.parse(MANIFEST.read_text(encoding="utf-8"))
     models = doc.setdefault("model", tomlkit.aot())
-    keep = [t for t in models if t["name"] not in ("plate-detector", "plate-ocr")]
-    aot = tomlkit.aot()
-    for table in keep:
-        aot.append(table)
+    chosen = {
+        "detector": (DETECTOR, "det_", "CenterNet-style, 0.1 M parameters, int8"),
+        "ocr": (OCR, "ocr_", "CNN + CTC and province head, 0.44 M parameters, int8"),
+    }
+    replaced = {chosen[name][0]["name"] for name in only}
     trained = commit()
-    det = {k: metrics[k] for k in metrics if k.startswith("det_")} | {"training_commit": trained}
-    ocr = {k: metrics[k] for k in metrics if k.startswith("ocr_")} | {"training_commit": trained}
-    aot.append(entry(DETECTOR, det, f"{version}: CenterNet-style, 0.1 M parameters, int8"))
-    aot.append(entry(OCR, ocr, f"{version}: CNN + CTC and province head, 0.44 M parameters, int8"))
+    aot = tomlkit.aot()
+    for table in models:
+        if table["name"] not in replaced:
+            aot.append(table)
+    for name in ("detector", "ocr"):
+        if name in only:
+            base, prefix, what = chosen[name]
+            own = {k: v for k, v in metrics.items() if k.startswith(prefix)}
+            aot.append(entry(base, own | {"training_commit": trained}, f"{version}: {what}"))
     doc["model"] = aot
-    MANIFEST.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    # Tables moved to the end keep their trailing blank lines: one between tables is enough.
+    MANIFEST.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)), encoding="utf-8")
 
 
 def flatten(report: dict[str, Any]) -> dict[str, Any]:
@@ -122,8 +133,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--metrics", type=Path, required=True, help="evaluate.py JSON output")
     parser.add_argument("--version", default="plates-2026.11")
+    parser.add_argument("--only", choices=("detector", "ocr"), help="republish this model alone")
     args = parser.parse_args()
-    publish(flatten(json.loads(args.metrics.read_text(encoding="utf-8"))), args.version)
+    only = (args.only,) if args.only else ("detector", "ocr")
+    publish(flatten(json.loads(args.metrics.read_text(encoding="utf-8"))), args.version, only)
     print(f"updated {MANIFEST}")
 
 
