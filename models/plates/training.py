@@ -1,9 +1,9 @@
 """What both plate trainers share: batches, the learning-rate schedule and the command line.
 
-The trainers use Keras 3 alone (no TensorFlow import), so they run on whichever backend
-``KERAS_BACKEND`` names: TensorFlow on the development machine, where ``convert.py`` turns
-the saved ``.keras`` model into int8 LiteRT, or JAX on a GPU machine, whose saved models
-convert the same way.
+The trainers use Keras 3 alone (TensorFlow is imported only to set its CPU threads, and
+only on its own backend), so they run on whichever backend ``KERAS_BACKEND`` names:
+TensorFlow on the development machine, where ``convert.py`` turns the saved ``.keras``
+model into int8 LiteRT, or JAX on a GPU machine, whose saved models convert the same way.
 """
 
 from __future__ import annotations
