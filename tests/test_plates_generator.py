@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -122,10 +121,7 @@ def _render_in_child(root: Path | None) -> subprocess.CompletedProcess[str]:
 
 def test_a_copy_of_the_font_folders_renders_the_same_pixels(tmp_path: Path) -> None:
     # A GPU trainer without the Debian packages gets the faces as files (models/plates/gpu.sh).
-    for face in {*fonts.thai_font_files(), *fonts.digit_font_files()}:
-        copy = tmp_path / Path(face).relative_to(fonts.FONT_ROOT)
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(face, copy)
+    fonts.copy_faces(tmp_path)
     here, there = _render_in_child(None), _render_in_child(tmp_path)
     assert here.returncode == 0, here.stderr
     assert there.returncode == 0, there.stderr

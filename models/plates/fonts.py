@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,14 @@ def cap_height(path: str, kind: str) -> float:
 def text_mask(path: str, text: str) -> Glyph:
     """A shaped string (a province name with its vowels and tone marks)."""
     return glyph(path, text)
+
+
+def copy_faces(root: Path) -> None:
+    """Copy every face the generator uses under ``root``, in the layout PLATE_FONT_ROOT reads."""
+    for face in {*thai_font_files(), *digit_font_files()}:
+        copy = root / Path(face).relative_to(FONT_ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(face, copy)
 
 
 def pick_letter_font(rng: np.random.Generator) -> str:

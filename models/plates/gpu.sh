@@ -3,7 +3,7 @@
 #
 #   sh models/plates/gpu.sh prepare          here, with .venv-train: the committed int8 models
 #                                            recovered as Keras models, the Thai fonts and the
-#                                            Keras wheels, all under build/gpu (about 20 MB)
+#                                            Keras wheels, all under build/gpu (about 12 MB)
 #   sh models/plates/gpu.sh train OUT        there, from the repository root with build/gpu
 #                                            copied beside it: data on every core, then both
 #                                            trainings side by side on the GPU; the models
@@ -23,12 +23,8 @@ case $step in
 prepare)
     PY=.venv-train/bin/python
     rm -rf $G
-    mkdir -p $G/fonts/tlwg $G/fonts/noto $G/fonts/dejavu $G/wheels $G/init
-    cp /usr/share/fonts/truetype/tlwg/*.ttf $G/fonts/tlwg/
-    cp /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf \
-        /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf \
-        /usr/share/fonts/truetype/noto/Noto*Thai-*.ttf $G/fonts/noto/
-    cp /usr/share/fonts/truetype/dejavu/DejaVuSans*.ttf $G/fonts/dejavu/
+    mkdir -p $G/wheels $G/init
+    $PY -c "import pathlib; from models.plates import fonts; fonts.copy_faces(pathlib.Path('$G/fonts'))"
     keras=$($PY -c "import keras; print(keras.__version__)")
     $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \

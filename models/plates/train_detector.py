@@ -132,7 +132,8 @@ def train(args: argparse.Namespace) -> None:
         return x, {"heatmap": heat[..., None], "box": np.concatenate([box, mask[..., None]], -1)}
 
     batches = training.Batches(len(images), args.batch, args.seed, batch, args.loaders)
-    training.fit(model, batches, args, training.Budget(args, len(batches)))
+    budget = training.Budget(args, len(batches))
+    model.fit(batches, epochs=args.epochs, callbacks=[budget], verbose=0)
 
 
 def main() -> None:

@@ -111,7 +111,8 @@ def train(args: argparse.Namespace) -> None:
         return f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
 
     batches = training.Batches(len(images), args.batch, args.seed, batch, args.loaders)
-    training.fit(model, batches, args, training.Budget(args, len(batches), report))
+    budget = training.Budget(args, len(batches), report)
+    model.fit(batches, epochs=args.epochs, callbacks=[budget], verbose=0)
 
 
 def main() -> None:

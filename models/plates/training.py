@@ -104,11 +104,6 @@ class Budget(keras.callbacks.Callback):  # type: ignore[misc]
             print("time budget reached", flush=True)
 
 
-def fit(model: keras.Model, batches: Batches, args: argparse.Namespace, budget: Budget) -> None:
-    """Train ``model`` (compiled) on ``batches`` for ``args.epochs`` within ``budget``."""
-    model.fit(batches, epochs=args.epochs, callbacks=[budget], verbose=0)
-
-
 def compile_options() -> dict[str, Any]:
     """``Model.compile`` options for this backend: XLA on JAX, plain graphs on TensorFlow.
 
