@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from models.plates import alphabet, fonts, layout, render, scenes
+from models.plates import alphabet, degrade, fonts, layout, render, scenes
 
 pytestmark = pytest.mark.skipif(
     not fonts.fonts_available(),
@@ -133,3 +135,44 @@ def test_a_font_root_without_faces_is_an_error_naming_it(tmp_path: Path) -> None
     assert failed.returncode != 0
     assert f"no Thai faces under {tmp_path}" in failed.stderr
     assert "PLATE_FONT_ROOT" in failed.stderr
+
+
+def test_province_names_keep_the_weight_of_their_face() -> None:
+    # At plate size a province's strokes are 1-2 px: a 3 px erosion or dilation would
+    # erase the name or fill it in, and no reader could tell the province.
+    rng = np.random.default_rng(5)
+    density = [layout.province_mask(p % 78, 17.0, rng).mean() for p in range(0, 400, 7)]
+    median = float(np.median(density))
+    assert 0.5 * median < min(density) and max(density) < 2.0 * median
+
+
+def test_batch_variation_inverts_a_share_and_keeps_the_range() -> None:
+    rng = np.random.default_rng(0)
+    crops = np.zeros((400, 8, 16, 1), np.float32)
+    crops[:, 2:6, 4:12] = 0.9  # light ink on a dark ground
+    varied = degrade.vary_batch(crops, np.random.default_rng(1), invert=0.3)
+    assert varied.shape == crops.shape and varied.dtype == np.float32
+    assert varied.min() >= 0.0 and varied.max() <= 1.0
+    inverted = varied[:, 0, 0, 0] > varied[:, 3, 8, 0]
+    assert 0.22 < inverted.mean() < 0.38
+    assert np.array_equal(varied, degrade.vary_batch(crops, np.random.default_rng(1), 0.3))
+    assert not (degrade.vary_batch(crops, rng, invert=0.0)[:, 0, 0, 0] > 0.5).any()
+
+
+def test_samples_name_each_degradation_they_went_through() -> None:
+    rng = np.random.default_rng(8)
+    samples = [render.ocr_sample(rng) for _ in range(150)]
+    named = Counter(e for s in samples for e in s.effects)
+    assert set(named) == set(degrade.EFFECTS)
+    assert all(len(set(s.effects)) == len(s.effects) for s in samples)
+    assert any(not s.effects for s in samples)
+    # Naming them draws nothing: asked or not, the same seed degrades the same way.
+    plate = layout.render_plate(samples[0].spec, np.random.default_rng(1))
+    for seed in range(20):
+        lit = degrade.lighting(plate, np.random.default_rng(seed))
+        noted: list[str] = []
+        assert np.array_equal(lit, degrade.lighting(plate, np.random.default_rng(seed), noted))
+        image = Image.fromarray(lit.astype(np.uint8))
+        shot = degrade.capture(image, 90, np.random.default_rng(seed))
+        again = degrade.capture(image, 90, np.random.default_rng(seed), noted)
+        assert np.array_equal(np.asarray(shot), np.asarray(again))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agent.vision.plate_text import PROVINCES
-from models.plates import analyse, fonts, metrics, pipeline, real, render, scenes
+from models.plates import analyse, degrade, fonts, metrics, pipeline, real, render, scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -119,6 +119,10 @@ def test_the_analysis_breaks_fresh_crops_down_by_width_and_style() -> None:
         b for b in (f"{lo}-{hi - 1} px" for lo, hi in analyse.WIDTH_BANDS) if b in bands
     ]
     assert sum(s["crops"] for s in report["by_style"].values()) == 60
+    effects = report["by_degradation"]
+    assert set(effects) <= {"none", "none, at 100 px or wider", *degrade.EFFECTS}
+    assert 0 < effects["none"]["crops"] < 60
+    assert effects["none, at 100 px or wider"]["crops"] <= effects["none"]["crops"]
     assert 0.3 < report["all"]["registration_exact"] <= 1.0
     for pair in report["confusions_at_100_px_or_wider"]:
         assert pair["truth"] != pair["read"] and pair["times"] >= 1

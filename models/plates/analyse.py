@@ -4,10 +4,12 @@
         [--count 3000] [--seed 99]
 
 Prints one JSON object: registration exact match and province accuracy for bands of the
-width the plate was captured at (before the crop is resized to the model's 128 px) and for
-each plate style, and the commonest character confusions (substitutions, and characters
-dropped or added) on crops captured at least ``SHARP_PX`` wide, where the input is sharp
-enough that a miss is the model's. Synthetic plates only: nothing here is personal data.
+width the plate was captured at (before the crop is resized to the model's 128 px), for
+each plate style and for each occasional degradation (shadow, glare, dirt, blur, motion
+blur, infrared, poor JPEG), then for the plates with none of them captured at least
+``SHARP_PX`` wide: what the model reads when the plate is plainly legible. Last, the
+commonest character confusions (substitutions, and characters dropped or added) on crops
+at least ``SHARP_PX`` wide. Synthetic plates only: nothing here is personal data.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def analyse(ocr: Path, count: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     by_width: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     by_style: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    by_effect: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     confused: Counter[tuple[str, str]] = Counter()
     every: list[tuple[bool, bool]] = []
     for _ in range(count):
@@ -72,6 +75,12 @@ def analyse(ocr: Path, count: int, seed: int) -> dict[str, Any]:
         )
         every.append(row)
         by_style[sample.spec.style].append(row)
+        for effect in sample.effects:
+            by_effect[effect].append(row)
+        if not sample.effects:
+            by_effect["none"].append(row)
+            if sample.width >= SHARP_PX:
+                by_effect[f"none, at {SHARP_PX} px or wider"].append(row)
         for lo, hi in WIDTH_BANDS:
             if lo <= sample.width < hi:
                 by_width[f"{lo}-{hi - 1} px"].append(row)
@@ -87,6 +96,7 @@ def analyse(ocr: Path, count: int, seed: int) -> dict[str, Any]:
             if band in by_width
         },
         "by_style": {style: _rates(rows) for style, rows in sorted(by_style.items())},
+        "by_degradation": {effect: _rates(rows) for effect, rows in sorted(by_effect.items())},
         f"confusions_at_{SHARP_PX}_px_or_wider": [
             {"truth": t, "read": r, "times": n} for (t, r), n in confused.most_common(20)
         ],

@@ -72,9 +72,9 @@ def thai_font_files() -> tuple[str, ...]:
 @functools.cache
 def digit_font_files() -> tuple[str, ...]:
     """Faces for digits: DejaVu and Noto Sans plus the Thai faces' own digits."""
-    own = [f for f in DIGIT_FONT_FILES if Path(f).exists()]
+    own = _sans_digit_files()
     # Noto's Thai faces carry no Latin digits (they would render as tofu).
-    return tuple(own) + tuple(f for f in thai_font_files() if "Noto" not in f)
+    return own + tuple(f for f in thai_font_files() if "Noto" not in f)
 
 
 def fonts_available() -> bool:
@@ -122,10 +122,20 @@ def copy_faces(root: Path) -> None:
         shutil.copyfile(face, copy)
 
 
+@functools.cache
+def _loopless_files() -> tuple[str, ...]:
+    return tuple(f for f in thai_font_files() if Path(f).name in LOOPLESS)
+
+
+@functools.cache
+def _sans_digit_files() -> tuple[str, ...]:
+    return tuple(f for f in DIGIT_FONT_FILES if Path(f).exists())
+
+
 def pick_letter_font(rng: np.random.Generator) -> str:
     """A face for Thai letters: loopless a third of the time, any face otherwise."""
     files = thai_font_files()
-    loopless = [f for f in files if Path(f).name in LOOPLESS]
+    loopless = _loopless_files()
     if loopless and rng.random() < 1 / 3:
         return loopless[rng.integers(len(loopless))]
     return files[rng.integers(len(files))]
@@ -133,7 +143,7 @@ def pick_letter_font(rng: np.random.Generator) -> str:
 
 def pick_digit_font(rng: np.random.Generator) -> str:
     """A face for digits, mostly the plain sans faces."""
-    own = [f for f in DIGIT_FONT_FILES if Path(f).exists()]
+    own = _sans_digit_files()
     if own and rng.random() < 0.6:
         return own[rng.integers(len(own))]
     files = digit_font_files()

@@ -101,10 +101,15 @@ def line_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def province_mask(province: int, height: float, rng: np.random.Generator) -> np.ndarray:
-    """Ink of a province name whose full height (with marks) is ``height`` px."""
+    """Ink of a province name whose full height (with marks) is ``height`` px.
+
+    Its strokes are 1-2 px at this size, so they keep the face's own weight: a 3 px
+    minimum or maximum filter, as ``line_mask`` varies the far larger registration,
+    would leave a fifth of the ink or double it, and the name could not be read.
+    """
     g = fonts.text_mask(fonts.pick_letter_font(rng), alphabet.PROVINCES[province])
     mask, _ = _scaled(g, height / g.mask.shape[0], rng.uniform(0.8, 1.05))
-    return _vary_stroke(mask, rng)
+    return mask
 
 
 def _vary_stroke(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -20,6 +20,7 @@ class Sample:
     image: np.ndarray
     spec: layout.PlateSpec
     width: int = 0
+    effects: tuple[str, ...] = ()
 
 
 def mounted(plate: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
@@ -60,18 +61,21 @@ def loose_crop(quad: np.ndarray, rng: np.random.Generator) -> tuple[float, float
 def ocr_sample(rng: np.random.Generator, spec: layout.PlateSpec | None = None) -> Sample:
     """A random plate rendered, mounted, warped, cropped, degraded and resized to OCR_SIZE."""
     spec = spec or layout.random_spec(rng)
-    plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.8, 1.2)), rng)
+    effects: list[str] = []
+    plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.8, 1.2)), rng, effects)
     car, corners = mounted(plate, rng)
     quad = degrade.random_quad(*(corners[2] - corners[0]), rng)
     quad += np.array(car.size) / 2 - quad.mean(axis=0) + rng.normal(0, 2, 2)
     frontal = rng.random() < 0.05
-    warped = car if frontal else degrade.warp(car, corners, quad, car.size)
-    box = loose_crop(corners if frontal else quad, rng)
-    crop = warped.crop(tuple(round(v) for v in box))
+    x0, y0, x1, y1 = (round(v) for v in loose_crop(corners if frontal else quad, rng))
+    if frontal:
+        crop = car.crop((x0, y0, x1, y1))
+    else:  # warp straight into the crop: a fraction of the whole car's pixels
+        crop = degrade.warp(car, corners, quad - (x0, y0), (x1 - x0, y1 - y0))
     width = int(np.clip(rng.lognormal(np.log(100), 0.45), 44, 200))
-    shot = degrade.capture(crop, width, rng).convert("L")
+    shot = degrade.capture(crop, width, rng, effects).convert("L")
     image = np.asarray(shot.resize(OCR_SIZE[::-1], Image.Resampling.BILINEAR))
-    return Sample(image, spec, width)
+    return Sample(image, spec, width, tuple(effects))
 
 
 def ocr_batch(seed: int, count: int) -> tuple[np.ndarray, list[str], np.ndarray]:
