@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.plates import alphabet, training
+from models.plates import alphabet, degrade, training
 
 N_CLASSES = len(alphabet.OCR_CLASSES) + 1
 
@@ -103,6 +103,9 @@ def train(args: argparse.Namespace) -> None:
 
     def batch(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         x = images[idx, :, :, None].astype(np.float32) / 255.0
+        if args.invert > 0:
+            # Seeded by the batch's samples: loader threads share no generator.
+            x = degrade.vary_batch(x, np.random.default_rng([args.seed, *idx[:4]]), args.invert)
         return x, {"registration": labels[idx], "province": provinces[idx]}
 
     def report(model: keras.Model) -> str:
@@ -119,6 +122,12 @@ def main() -> None:
     """Command line."""
     parser = training.parser(__doc__.splitlines()[0], batch=64, minutes=60.0)
     parser.add_argument("--val", type=Path)
+    parser.add_argument(
+        "--invert",
+        type=float,
+        default=0.0,
+        help="share of each batch inverted, with contrast and brightness varied (0: as rendered)",
+    )
     args = parser.parse_args()
     training.set_threads(args.threads)
     train(args)
