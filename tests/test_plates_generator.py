@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.plates import alphabet, degrade, fonts, layout, render, scenes
+from models.plates import alphabet, dataset, degrade, fonts, layout, render, scenes
 
 pytestmark = pytest.mark.skipif(
     not fonts.fonts_available(),
@@ -176,3 +176,56 @@ def test_samples_name_each_degradation_they_went_through() -> None:
         shot = degrade.capture(image, 90, np.random.default_rng(seed))
         again = degrade.capture(image, 90, np.random.default_rng(seed), noted)
         assert np.array_equal(np.asarray(shot), np.asarray(again))
+
+
+def test_a_dataset_in_parts_holds_the_same_samples_as_one_file(tmp_path: Path) -> None:
+    # Chunks of 4 so that 14 samples make four; the command runs in a child process.
+    code = (
+        "import sys\n"
+        "from models.plates import dataset\n"
+        "dataset.CHUNK = 4\n"
+        "for parts, out in (('1', 'whole.npz'), ('3', 'part.npz')):\n"
+        "    sys.argv = ['dataset', 'ocr', '--count', '14', '--seed', '9', '--workers', '2',\n"
+        f"                '--parts', parts, '--out', '{tmp_path}/' + out]\n"
+        "    dataset.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parts = [np.load(tmp_path / f"part-{i:03d}.npz") for i in range(3)]
+    assert [len(p["images"]) for p in parts] == [4, 8, 2]  # chunks of 4, 4, 4, 2
+    assert not list(tmp_path.glob("*.partial"))
+    whole = np.load(tmp_path / "whole.npz")
+    for name in ("images", "labels", "provinces"):
+        assert np.array_equal(np.concatenate([p[name] for p in parts]), whole[name])
+
+
+def test_a_refill_replaces_the_oldest_samples_with_each_new_file(tmp_path: Path) -> None:
+    def write(name: str, first: int, count: int) -> Path:
+        path = tmp_path / name
+        values = np.arange(first, first + count)
+        np.savez(path, images=values[:, None].repeat(2, axis=1), labels=values)
+        return path
+
+    start = write("d-000.npz", 0, 5)
+    images, labels = np.load(start)["images"].copy(), np.load(start)["labels"].copy()
+    refill = dataset.Refill(
+        (images, labels), ("images", "labels"), str(tmp_path / "d-*.npz"), [start]
+    )
+    assert refill.refresh() == 0  # the file it started with is not new
+    write("d-001.npz", 100, 3)
+    (tmp_path / "d-002.npz.partial").write_bytes(b"still being written")
+    assert refill.refresh() == 3
+    assert labels.tolist() == [100, 101, 102, 3, 4]
+    assert (images[:, 0] == labels).all()
+    write("d-002.npz", 200, 4)
+    assert refill.refresh() == 4 and refill.refresh() == 0
+    assert labels.tolist() == [202, 203, 102, 200, 201]  # on from where it stopped, round
+    assert refill.fresh == 7
+    assert dataset.Refill((images,), ("images",), None).refresh() == 0

@@ -43,7 +43,8 @@ prepare)
 train)
     OUT=${2:?usage: gpu.sh train OUT}
     END=$(($(date +%s) + ${TOTAL_SECONDS:-540}))
-    mkdir -p "$OUT" /tmp/plates
+    D=/tmp/plates
+    mkdir -p "$OUT" $D
     export KERAS_BACKEND=jax PLATE_FONT_ROOT=$G/fonts PYTHONUNBUFFERED=1
     if ! python3 -c "import keras" 2>/dev/null; then
         python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
@@ -54,45 +55,61 @@ train)
     LOG=$OUT/gpu.log
     python3 -c "import jax; print('jax', jax.__version__, jax.devices())" 2>&1 | tee "$LOG"
     cores=$(nproc)
-    gen() { python3 -m models.plates.dataset "$@" 2>&1 | tee -a "$LOG"; }
     left() { echo $((END - $(date +%s) - 60)); }  # seconds to train, a minute's margin
-    # Each training saves to OUT every epoch and logs to LOG under its name.
+    minutes() { python3 -c "print(max(0.5, $(left) / 60))"; }
+    gen() { python3 -m models.plates.dataset "$@" 2>&1 | tee -a "$LOG"; }
+    # A maker writes parts in the background until the trainings stop (dataset --parts).
+    maker() { python3 -m models.plates.dataset "$@" --minutes "$(minutes)" >> "$LOG" 2>&1 & }
+    # Each training saves to OUT/NAME.keras every epoch and logs to LOG under its name.
+    TRAININGS=
     job() {
         name=$1
         shift
-        minutes=$(python3 -c "print(max(0.5, $(left) / 60))")
-        echo "$name: $minutes minutes" >> "$LOG"
-        python3 -m "$@" --out "$OUT/$name.keras" --epochs 200 --minutes "$minutes" 2>&1 |
+        echo "$name: $(minutes) minutes" >> "$LOG"
+        python3 -m "$@" --out "$OUT/$name.keras" --epochs 1000 --minutes "$(minutes)" 2>&1 |
             sed -u "s/^/[$name] /" >> "$LOG" &
+        TRAININGS="$TRAININGS $!"
     }
-    gen ocr --count 2000 --seed 21 --out /tmp/plates/ocr_check.npz --workers "$cores"
-    # A few steps on the GPU while the scenes are made: if Keras cannot train on this
-    # JAX, the trainings run on PyTorch instead.
-    python3 -m models.plates.train_ocr --data /tmp/plates/ocr_check.npz \
-        --out /tmp/plates/smoke.keras --epochs 1 --batch 256 --minutes 2 \
-        > /tmp/plates/smoke.log 2>&1 &
+    gen ocr --count 2000 --seed 21 --out $D/ocr_check.npz --workers "$cores"
+    # A few steps on the GPU while the first scenes are made: if Keras cannot train on
+    # this JAX, the trainings run on PyTorch instead.
+    python3 -m models.plates.train_ocr --data $D/ocr_check.npz --out $D/smoke.keras \
+        --epochs 1 --batch 256 --minutes 2 > $D/smoke.log 2>&1 &
     SMOKE=$!
-    gen scenes --count "${SCENE_COUNT:-20000}" --seed 22 --out /tmp/plates/scenes.npz \
-        --workers "$cores"
+    gen scenes --count "${SCENE_START:-10000}" --seed 22 --out $D/scenes.npz --workers "$cores"
     if ! wait $SMOKE; then
-        tail -n 5 /tmp/plates/smoke.log | tee -a "$LOG"
+        tail -n 5 $D/smoke.log | tee -a "$LOG"
         export KERAS_BACKEND=torch
     fi
     echo "backend $KERAS_BACKEND" | tee -a "$LOG"
-    # The detectors train while the OCR crops are made: from scratch, and continued from
-    # the committed model.
-    det="models.plates.train_detector --data /tmp/plates/scenes.npz --batch 64 --loaders 2"
-    job det $det --lr 2e-3 --seed 29
-    job det_cont $det --init $G/init/det.keras --lr 5e-4 --seed 30
-    gen ocr --count "${OCR_COUNT:-150000}" --seed 20 --out /tmp/plates/ocr.npz \
-        --workers $((cores > 6 ? cores - 4 : 2))
-    # The OCR from scratch (batch normalisation live, which a model recovered from int8
-    # cannot have), as rendered and with a share of each batch inverted.
-    ocr="models.plates.train_ocr --data /tmp/plates/ocr.npz --val /tmp/plates/ocr_check.npz"
-    ocr="$ocr --batch 256 --loaders 3 --lr 2e-3"
-    job ocr $ocr --seed 31
-    job ocr_inv $ocr --seed 32 --invert 0.3
-    wait
+    # Fresh data for the whole call, a quarter of the cores for scenes and the rest for OCR
+    # crops: between epochs every training swaps its oldest samples for the newest parts,
+    # so that it sees each sample a few times rather than dozens.
+    scene_count=${SCENE_COUNT:-100000}
+    ocr_count=${OCR_COUNT:-1000000}
+    maker scenes --count "$scene_count" --parts $((scene_count / ${SCENE_PART:-2500})) \
+        --seed 23 --out $D/scenes_more.npz --workers $((cores > 3 ? cores / 4 : 1))
+    maker ocr --count "$ocr_count" --parts $((ocr_count / ${OCR_PART:-10000})) --seed 20 \
+        --out $D/ocr.npz --workers $((cores > 3 ? cores - cores / 4 : 1))
+    det="models.plates.train_detector --data $D/scenes.npz --batch 64 --loaders 2"
+    job det $det --more "$D/scenes_more-*.npz" --lr 2e-3 --seed 29
+    job det_cont $det --more "$D/scenes_more-*.npz" --init $G/init/det.keras --lr 5e-4 \
+        --seed 30
+    # The OCR trainings start once 8 parts (80,000 crops) are made, a share of each batch
+    # inverted: one from scratch (batch normalisation live, which a model recovered from
+    # int8 cannot have), one from the committed model.
+    while [ ! -f $D/ocr-007.npz ]; do
+        [ "$(left)" -gt 60 ] || { echo "too few OCR crops in time" | tee -a "$LOG"; break; }
+        sleep 2
+    done
+    if [ -f $D/ocr-007.npz ]; then
+        ocr="models.plates.train_ocr --val $D/ocr_check.npz --batch 256 --loaders 3"
+        ocr="$ocr --invert 0.3 --data $(echo $D/ocr-00[0-7].npz)"
+        job ocr_inv $ocr --more "$D/ocr-*.npz" --lr 2e-3 --seed 32
+        job ocr_cont $ocr --more "$D/ocr-*.npz" --init $G/init/ocr.keras --lr 5e-4 --seed 33
+    fi
+    # shellcheck disable=SC2086 # one PID each
+    wait $TRAININGS
     tail -n 40 "$LOG"
     ;;
 finish)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.plates import training
+from models.plates import dataset, training
 
 SIZE, STRIDE = 256, 4
 GRID = SIZE // STRIDE
@@ -131,8 +131,11 @@ def train(args: argparse.Namespace) -> None:
         x = images[idx, :, :, None].astype(np.float32) / 255.0
         return x, {"heatmap": heat[..., None], "box": np.concatenate([box, mask[..., None]], -1)}
 
-    batches = training.Batches(len(images), args.batch, args.seed, batch, args.loaders)
-    budget = training.Budget(args, len(batches))
+    refill = dataset.Refill((images, boxes), ("images", "boxes"), args.more, args.data)
+    batches = training.Batches(
+        len(images), args.batch, args.seed, batch, args.loaders, refill=refill
+    )
+    budget = training.Budget(args, len(batches), refill=refill)
     model.fit(batches, epochs=args.epochs, callbacks=[budget], verbose=0)
 
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.plates import alphabet, degrade, training
+from models.plates import alphabet, dataset, degrade, training
 
 N_CLASSES = len(alphabet.OCR_CLASSES) + 1
 
@@ -113,8 +113,12 @@ def train(args: argparse.Namespace) -> None:
             return ""
         return f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
 
-    batches = training.Batches(len(images), args.batch, args.seed, batch, args.loaders)
-    budget = training.Budget(args, len(batches), report)
+    columns = ("images", "labels", "provinces")
+    refill = dataset.Refill((images, labels, provinces), columns, args.more, args.data)
+    batches = training.Batches(
+        len(images), args.batch, args.seed, batch, args.loaders, refill=refill
+    )
+    budget = training.Budget(args, len(batches), report, refill)
     model.fit(batches, epochs=args.epochs, callbacks=[budget], verbose=0)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from models.plates import dataset
+
 
 def cosine(args: argparse.Namespace, done: float, deadline: float) -> float:
     """Cosine learning rate over whichever runs out first: the epochs or the minutes."""
@@ -35,7 +37,8 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
     """Mini-batches of in-memory samples, reshuffled every epoch from a seeded generator.
 
     ``make(indices)`` builds one batch (inputs, targets) from sorted sample indices;
-    ``loaders`` threads build batches ahead of the training step (a GPU waits on them).
+    ``loaders`` threads build batches ahead of the training step (a GPU waits on them);
+    ``refill``, if given, brings fresh samples in between epochs.
     """
 
     def __init__(
@@ -45,9 +48,11 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         seed: int,
         make: Callable[[np.ndarray], Any],
         loaders: int = 1,
+        *,
+        refill: dataset.Refill | None = None,
     ) -> None:
         super().__init__(workers=loaders, use_multiprocessing=False)
-        self.count, self.batch, self.make = count, batch, make
+        self.count, self.batch, self.make, self.refill = count, batch, make, refill
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(count)
 
@@ -58,13 +63,16 @@ class Batches(keras.utils.PyDataset):  # type: ignore[misc]
         return self.make(np.sort(self.order[i * self.batch : (i + 1) * self.batch]))
 
     def on_epoch_end(self) -> None:
+        if self.refill is not None:
+            self.refill.refresh()
         self.order = self.rng.permutation(self.count)
 
 
 class Budget(keras.callbacks.Callback):  # type: ignore[misc]
     """Cosine learning rate, a stop at the deadline, a saved model and a line every epoch.
 
-    ``report(model)``, if given, adds to each epoch's line (the OCR's held-out accuracy).
+    ``report(model)``, if given, adds to each epoch's line (the OCR's held-out accuracy), as
+    does the count of fresh samples a ``refill`` with a pattern has brought so far.
     """
 
     def __init__(
@@ -72,9 +80,10 @@ class Budget(keras.callbacks.Callback):  # type: ignore[misc]
         args: argparse.Namespace,
         steps_per_epoch: int,
         report: Callable[[keras.Model], str] | None = None,
+        refill: dataset.Refill | None = None,
     ) -> None:
         super().__init__()
-        self.args, self.report = args, report
+        self.args, self.report, self.refill = args, report, refill
         self.total = args.epochs * steps_per_epoch
         self.deadline = time.monotonic() + args.minutes * 60
         self.done = self.steps = 0
@@ -96,6 +105,8 @@ class Budget(keras.callbacks.Callback):  # type: ignore[misc]
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         took, loss = time.monotonic() - self.began, (logs or {})["loss"]
         line = f"epoch {epoch + 1}: {self.steps} steps in {took:.0f} s, loss {loss:.3f}"
+        if self.refill is not None and self.refill.pattern is not None:
+            line += f", {self.refill.fresh} fresh samples so far"
         if self.report is not None:
             line += self.report(self.model)
         print(line, flush=True)
@@ -125,6 +136,12 @@ def parser(description: str, *, batch: int, minutes: float) -> argparse.Argument
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow's CPU threads")
     parser.add_argument("--loaders", type=int, default=1, help="threads that build batches")
+    parser.add_argument(
+        "--more",
+        metavar="GLOB",
+        help="npz files that appear while training (dataset --parts, quoted glob): "
+        "between epochs each new one replaces the oldest samples",
+    )
     return parser
 
 
