@@ -5,21 +5,24 @@
 #                                            recovered as Keras models, the Thai fonts and the
 #                                            Keras wheels, all under build/gpu (about 12 MB)
 #   sh models/plates/gpu.sh train OUT        there, from the repository root with build/gpu
-#                                            copied beside it: data on every core and four
-#                                            trainings side by side on the GPU, each saved to
-#                                            OUT/NAME.keras after every epoch, logged to
-#                                            OUT/gpu.log
+#                                            copied beside it: data made on every core for
+#                                            the whole call and four trainings side by side
+#                                            on the GPU (det, det_cont, ocr_inv, ocr_cont),
+#                                            each saved to OUT/NAME.keras after every epoch
+#                                            and logged to OUT/gpu.log
 #   sh models/plates/gpu.sh finish OUT       here again: convert, evaluate and publish the
-#                                            chosen pair, OCR=NAME (default ocr) and DET=NAME
-#                                            (default det); ONLY=ocr|detector ships one
+#                                            chosen pair, OCR=NAME (default ocr_inv) and
+#                                            DET=NAME (default det); ONLY=ocr|detector ships
+#                                            one and keeps the committed other
 #
 # The GPU machine needs Python 3.12 with JAX (CUDA), numpy, Pillow, scikit-image, h5py,
 # rich, ml-dtypes and absl-py; Keras, namex and optree come as wheels from `prepare`. It
-# needs no network. `train` keeps to a wall-clock budget, TOTAL_SECONDS (default 540): the
-# scenes first (SCENE_COUNT, default 20,000), then the detectors train while the OCR crops
-# are made (OCR_COUNT, default 150,000), then the OCR trains; all stop a minute before the
-# budget ends. On an H200 with 16 cores (models/README.md) the data took 3 min and the
-# trainings were bound by it: each pass over the data took 8-13 s.
+# needs no network. `train` keeps to a wall-clock budget, TOTAL_SECONDS (default 540), and
+# stops everything a minute before it ends. It starts on SCENE_START scenes (10,000) while
+# makers write SCENE_COUNT more (100,000) and OCR_COUNT crops (1,000,000) in parts of
+# SCENE_PART (2,500) and OCR_PART (10,000) for as long as the call lasts; the trainings
+# take each part in between epochs. The first run on an H200 with 16 cores, on fixed sets,
+# was bound by its data (models/README.md).
 set -eu
 G=build/gpu
 step=${1:?usage: gpu.sh prepare | train OUT | finish OUT}
@@ -44,6 +47,7 @@ train)
     OUT=${2:?usage: gpu.sh train OUT}
     END=$(($(date +%s) + ${TOTAL_SECONDS:-540}))
     D=/tmp/plates
+    rm -rf $D
     mkdir -p "$OUT" $D
     export KERAS_BACKEND=jax PLATE_FONT_ROOT=$G/fonts PYTHONUNBUFFERED=1
     if ! python3 -c "import keras" 2>/dev/null; then
@@ -116,7 +120,7 @@ finish)
     OUT=${2:?usage: gpu.sh finish OUT}
     mkdir -p build/plates
     cp "$OUT/${DET:-det}.keras" build/plates/det.keras
-    cp "$OUT/${OCR:-ocr}.keras" build/plates/ocr.keras
+    cp "$OUT/${OCR:-ocr_inv}.keras" build/plates/ocr.keras
     sh models/plates/finish.sh
     ;;
 *)
