@@ -49,16 +49,12 @@ def _chunks(seed: int, count: int) -> list[tuple[int, int]]:
     return [(seed * 1_000_003 + i, n) for i, n in enumerate(sizes)]
 
 
-def generate(kind: str, count: int, seed: int, workers: int) -> dict[str, np.ndarray]:
-    """Arrays of ``count`` samples of ``kind`` ("ocr" or "scenes")."""
-    return next(generate_parts(kind, count, seed, workers, 1))
-
-
 def generate_parts(
     kind: str, count: int, seed: int, workers: int, parts: int
 ) -> Iterator[dict[str, np.ndarray]]:
-    """The same samples as ``generate``, in ``parts`` consecutive groups of whole chunks,
-    each yielded as soon as it is done."""
+    """Arrays of ``count`` samples of ``kind`` ("ocr" or "scenes") in ``parts`` consecutive
+    groups of whole chunks, each yielded as soon as it is done; closing the iterator ends
+    the worker processes."""
     work = _ocr_chunk if kind == "ocr" else _scene_chunk
     names = ("images", "labels", "provinces") if kind == "ocr" else ("images", "boxes")
     chunks = _chunks(seed, count)
@@ -84,7 +80,8 @@ class Refill:
 
     ``arrays`` are the columns ``names`` of the files the training started with (``skip``);
     ``refresh()`` loads every file matching ``pattern`` it has not loaded yet, in name order,
-    and writes its samples over the oldest in place, where the batches read them.
+    and writes its samples (as many as the arrays hold) over the oldest in place, where the
+    batches read them.
     """
 
     def __init__(
@@ -138,7 +135,7 @@ def main() -> None:
     start = time.monotonic()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     parts = generate_parts(args.kind, args.count, args.seed, args.workers, args.parts)
-    with contextlib.closing(parts):  # closing it ends the worker processes
+    with contextlib.closing(parts):
         for i, arrays in enumerate(parts):
             out = args.out if args.parts == 1 else part_path(args.out, i)
             partial = out.with_name(out.name + ".partial")

@@ -15,7 +15,8 @@ OCR_SIZE = (64, 128)
 
 @dataclass(frozen=True)
 class Sample:
-    """One OCR sample: a grey crop, what the plate says and how wide it was captured (px)."""
+    """One OCR sample: a grey crop, what the plate says, how wide it was captured (px) and
+    the occasional degradations it went through (names from ``degrade.EFFECTS``)."""
 
     image: np.ndarray
     spec: layout.PlateSpec
