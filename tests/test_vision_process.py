@@ -80,9 +80,9 @@ def test_child_runs_at_lower_cpu_priority(supervise: Any, spec: VisionSpec) -> N
     supervisor, messages = supervise(spec)
     next_faces(messages)
     assert supervisor.pid is not None
-    assert (
-        os.getpriority(os.PRIO_PROCESS, supervisor.pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10
-    )
+    # Ten steps lower than ours, or the lowest there is (19) when we already run niced.
+    wanted = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    assert os.getpriority(os.PRIO_PROCESS, supervisor.pid) >= wanted
 
 
 def test_killed_child_is_restarted_and_reported(supervise: Any, spec: VisionSpec) -> None:
