@@ -1,7 +1,8 @@
 #!/bin/sh
 # Convert build/plates/det.keras and ocr.keras to int8 LiteRT in models/plates/, measure
-# them on the held-out sets (OCR seed 2, scenes seed 4, generated here when missing) and
-# rewrite their manifest entries. The last step of train.sh, continue.sh and gpu.sh.
+# them on the held-out sets (OCR seed 2, scenes seed 4, made again here every time, so the
+# numbers are the current renderer's, about a minute) and rewrite their manifest entries.
+# The last step of train.sh, continue.sh and gpu.sh.
 # ONLY=detector or ONLY=ocr converts and publishes that model alone and keeps the other.
 # TensorFlow (.venv-train) converts; the agent's runtime (.venv, with OpenCV) measures.
 set -eu
@@ -9,8 +10,8 @@ PY=.venv-train/bin/python
 AGENT=.venv/bin/python
 OUT=build/plates
 gen() { $PY -m models.plates.dataset "$@"; }
-[ -f $OUT/ocr_val.npz ] || gen ocr --count 5000 --seed 2 --out $OUT/ocr_val.npz
-[ -f $OUT/scenes_val.npz ] || gen scenes --count 2000 --seed 4 --out $OUT/scenes_val.npz
+gen ocr --count 5000 --seed 2 --out $OUT/ocr_val.npz
+gen scenes --count 2000 --seed 4 --out $OUT/scenes_val.npz
 ONLY=${ONLY:-}
 if [ "$ONLY" != ocr ]; then
     $PY -m models.plates.convert --model $OUT/det.keras --data $OUT/scenes_val.npz \
