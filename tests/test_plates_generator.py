@@ -110,6 +110,11 @@ def _render_in_child(root: Path | None) -> subprocess.CompletedProcess[str]:
         "images, regs, _ = render.ocr_batch(11, 4)\n"
         "sys.stdout.write(str(int(images.astype(np.int64).sum())) + ' ' + ' '.join(regs))\n"
     )
+    return _python(code, env)
+
+
+def _python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter from the repository root."""
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).resolve().parents[1],
@@ -189,14 +194,7 @@ def test_a_dataset_in_parts_holds_the_same_samples_as_one_file(tmp_path: Path) -
         f"                '--parts', parts, '--out', '{tmp_path}/' + out]\n"
         "    dataset.main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _python(code)
     assert done.returncode == 0, done.stderr
     parts = [np.load(tmp_path / f"part-{i:03d}.npz") for i in range(3)]
     assert [len(p["images"]) for p in parts] == [4, 8, 2]  # chunks of 4, 4, 4, 2
