@@ -200,7 +200,7 @@ def test_a_dataset_in_parts_holds_the_same_samples_as_one_file(tmp_path: Path) -
     assert [len(p["images"]) for p in parts] == [4, 8, 2]  # chunks of 4, 4, 4, 2
     assert not list(tmp_path.glob("*.partial"))
     whole = np.load(tmp_path / "whole.npz")
-    for name in ("images", "labels", "provinces"):
+    for name in dataset.COLUMNS["ocr"]:
         assert np.array_equal(np.concatenate([p[name] for p in parts]), whole[name])
 
 

@@ -27,6 +27,8 @@ from models.plates import render, scenes
 
 CHUNK = 500
 MAX_BOXES = 4
+#: The arrays of each kind's files, in the order the trainers load them.
+COLUMNS = {"ocr": ("images", "labels", "provinces"), "scenes": ("images", "boxes")}
 
 
 def _ocr_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -56,7 +58,7 @@ def generate_parts(
     groups of whole chunks, each yielded as soon as it is done; closing the iterator ends
     the worker processes."""
     work = _ocr_chunk if kind == "ocr" else _scene_chunk
-    names = ("images", "labels", "provinces") if kind == "ocr" else ("images", "boxes")
+    names = COLUMNS[kind]
     chunks = _chunks(seed, count)
     ends = [round(len(chunks) * (i + 1) / parts) for i in range(parts)]
     with multiprocessing.Pool(workers) as pool:

@@ -105,7 +105,7 @@ class BoxLoss(keras.losses.Loss):  # type: ignore[misc]
 
 def load(*paths: Path) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 256, 256) uint8 and boxes (N, 4, 4) zero-padded, files joined."""
-    return training.join(paths, ("images", "boxes"))
+    return training.join(paths, dataset.COLUMNS["scenes"])
 
 
 def batch_targets(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -131,7 +131,7 @@ def train(args: argparse.Namespace) -> None:
         x = images[idx, :, :, None].astype(np.float32) / 255.0
         return x, {"heatmap": heat[..., None], "box": np.concatenate([box, mask[..., None]], -1)}
 
-    refill = dataset.Refill((images, boxes), ("images", "boxes"), args.more, args.data)
+    refill = dataset.Refill((images, boxes), dataset.COLUMNS["scenes"], args.more, args.data)
     batches = training.Batches(
         len(images), args.batch, args.seed, batch, args.loaders, refill=refill
     )

@@ -69,7 +69,7 @@ class CTCLoss(keras.losses.Loss):  # type: ignore[misc]
 
 def load(*paths: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images (N, 64, 128) uint8, CTC labels (N, 8) and province ids (N,), files joined."""
-    return training.join(paths, ("images", "labels", "provinces"))
+    return training.join(paths, dataset.COLUMNS["ocr"])
 
 
 def greedy_exact(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
@@ -113,8 +113,8 @@ def train(args: argparse.Namespace) -> None:
             return ""
         return f", val exact {greedy_exact(model, val[0][:2000], val[1][:2000]):.4f}"
 
-    columns = ("images", "labels", "provinces")
-    refill = dataset.Refill((images, labels, provinces), columns, args.more, args.data)
+    columns = (images, labels, provinces)
+    refill = dataset.Refill(columns, dataset.COLUMNS["ocr"], args.more, args.data)
     batches = training.Batches(
         len(images), args.batch, args.seed, batch, args.loaders, refill=refill
     )
