@@ -142,13 +142,14 @@ def test_a_font_root_without_faces_is_an_error_naming_it(tmp_path: Path) -> None
     assert "PLATE_FONT_ROOT" in failed.stderr
 
 
-def test_province_names_keep_the_weight_of_their_face() -> None:
-    # At plate size a province's strokes are 1-2 px: a 3 px erosion or dilation would
-    # erase the name or fill it in, and no reader could tell the province.
+def test_province_names_are_never_eroded_at_plate_size() -> None:
+    # At plate size a province's strokes are 1-2 px: a 3 px erosion there leaves a tenth
+    # of the ink and no reader could tell the province. Bolder names (dilated at the
+    # reference size) and bold faces may carry up to about twice the median ink.
     rng = np.random.default_rng(5)
     density = [layout.province_mask(p % 78, 17.0, rng).mean() for p in range(0, 400, 7)]
     median = float(np.median(density))
-    assert 0.5 * median < min(density) and max(density) < 2.0 * median
+    assert 0.4 * median < min(density) and max(density) < 2.5 * median
 
 
 def test_batch_variation_inverts_a_share_and_keeps_the_range() -> None:
