@@ -1,7 +1,8 @@
 """Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
 
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz \
-        --scenes build/plates/scenes_val.npz [--scales 1,0.5] --real ../shared/data/plates \
+        --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300] \
+        --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
 Prints one JSON object.  The reference detector is a yardstick for the real
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,14 @@ from models.plates.alphabet import decode
 
 MODELS = Path(__file__).parent
 CLOSE_PX = 150  # scenes.place_plate: other plates are 14-150 px wide, close-ups 120-245
+#: Plate widths in a pole camera's 1280 px frame (scenes.WIDE_PLATES), by which recall is split.
+WIDE_BANDS = {
+    "to_60_px": (-math.inf, 60.0),
+    "60_to_120_px": (60.0, 120.0),
+    "over_120_px": (120.0, math.inf),
+}
+WIDE_SEED = 5
+SCENE_BANDS = {"close_ups": (CLOSE_PX, math.inf), "others": (-math.inf, CLOSE_PX)}
 
 
 def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
@@ -45,7 +56,10 @@ def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     return result
 
 
-def scenes(path: Path) -> Iterator[tuple[np.ndarray, list[tuple[float, ...]]]]:
+Frames = Iterator[tuple[np.ndarray, list[tuple[float, ...]]]]
+
+
+def scenes(path: Path) -> Frames:
     """Each held-out scene and its true boxes (the zero padding dropped)."""
     data = np.load(path)
     for image, boxes in zip(data["images"], data["boxes"], strict=True):
@@ -60,30 +74,48 @@ def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, A
     return metrics.rates(counts)
 
 
-def runtime_detection(
-    detector: Path, path: Path, scales: tuple[float, ...], threshold: float
-) -> dict[str, Any]:
-    """The runtime's detector (``agent.vision.plates``, one pass per scale) on the scenes.
+def wide_frames(count: int, seed: int = WIDE_SEED) -> Frames:
+    """``count`` pole-camera frames (``scenes.wide_scene``), made as they are measured."""
+    from models.plates import scenes as made  # noqa: PLC0415 - the renderer and its fonts
 
-    Recall is also split into close-ups (plates over ``CLOSE_PX`` wide in the 256 px scene,
-    which only the close-up scenes hold) and the other plates, each plate matched on its own.
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        frame = made.wide_scene(rng)
+        yield frame.image, [tuple(float(v) for v in b) for b in frame.boxes]
+
+
+def runtime_detection(
+    detector: Path,
+    frames: Frames,
+    scales: tuple[float, ...],
+    threshold: float,
+    bands: dict[str, tuple[float, float]],
+) -> dict[str, Any]:
+    """The runtime's detector (``agent.vision.plates``, one pass per scale) on ``frames``.
+
+    Recall is also given for each band of plate widths in ``bands`` (over the low end, up to
+    the high one), each plate matched on its own, and the mean time ``detect`` took a frame.
     """
     from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(detector, name="plate-detector")
     runtime = PlateDetector(model, min_score=threshold, scales=scales)
-    counts, found = [], {"close_ups": [0, 0], "others": [0, 0]}
-    for image, truth in scenes(path):
+    counts, found, spent = [], {name: [0, 0] for name in bands}, []
+    for image, truth in frames:
+        start = time.perf_counter()
         seen = [d.box for d in runtime.detect(image)]
+        spent.append(time.perf_counter() - start)
         counts.append(metrics.detection_counts(seen, truth))
         for box in truth:
-            kind = found["close_ups" if box[2] - box[0] > CLOSE_PX else "others"]
-            kind[0] += 1
-            kind[1] += metrics.detection_counts(seen, [box])[2]
+            for name, (low, high) in bands.items():
+                if low < box[2] - box[0] <= high:
+                    found[name][0] += 1
+                    found[name][1] += metrics.detection_counts(seen, [box])[2]
     result = metrics.rates(counts) | {"scales": list(scales)}
-    for kind, (plates, matched) in found.items():
-        result[f"recall_{kind}"] = {"plates": plates, "matched": matched}
+    for name, (plates, matched) in found.items():
+        result[f"recall_{name}"] = {"plates": plates, "matched": matched}
+    result["ms_per_frame"] = round(1000 * float(np.mean(spent)), 2) if spent else None
     return result
 
 
@@ -103,7 +135,12 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.3, help="detector peak score")
     parser.add_argument("--details", action="store_true", help="per-plate results (local only)")
     parser.add_argument(
-        "--scales", type=_scales, help="with --scenes: also the runtime detector at S[,S...]"
+        "--scales",
+        type=_scales,
+        help="with --scenes or --wide: the runtime detector at S[,S...] (default 1,0.5)",
+    )
+    parser.add_argument(
+        "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
     )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
@@ -114,8 +151,16 @@ def main() -> None:
         report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
         if args.scales:
             report["synthetic_detection_runtime"] = runtime_detection(
-                args.detector, args.scenes, args.scales, args.threshold
+                args.detector, scenes(args.scenes), args.scales, args.threshold, SCENE_BANDS
             )
+    if args.wide:
+        report["wide_frames_runtime"] = runtime_detection(
+            args.detector,
+            wide_frames(args.wide),
+            args.scales or (1.0, 0.5),
+            args.threshold,
+            WIDE_BANDS,
+        )
     if args.real and (args.real / "labels.jsonl").exists():
         report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)
     for name, model in (("detector", reader.detector), ("ocr", reader.ocr)):

@@ -22,6 +22,10 @@ from models.plates import alphabet, degrade, fonts, layout, render
 
 SCENE_SIZE = 256
 CLOSE_SHARE = 0.15
+#: A pole camera's frame for evaluation (not training): 1280 x 720, one to four plates 30-240
+#: px wide, as a camera over a street sees cars from a few metres to a few tens of metres.
+WIDE_FRAME = (1280, 720)
+WIDE_PLATES = (30.0, 240.0)
 #: scikit-image photographs without vehicles or plates (public domain / CC0).
 PHOTOS = (
     "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
@@ -50,30 +54,33 @@ def photos() -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(Image.open(p).convert("RGB")) for p in found)
 
 
-def background(rng: np.random.Generator) -> Image.Image:
-    """A random crop of a photograph, or a procedural texture, at SCENE_SIZE."""
+def background(
+    rng: np.random.Generator, size: tuple[int, int] = (SCENE_SIZE, SCENE_SIZE)
+) -> Image.Image:
+    """A random crop of a photograph, or a procedural texture, of ``size`` (width, height)."""
     pool = photos()
-    size = (SCENE_SIZE, SCENE_SIZE)
+    shape = (size[1], size[0], 3)
     if not pool or rng.random() < 0.15:
-        t = np.linspace(0, 1, SCENE_SIZE, dtype=np.float32)[:, None, None]
+        t = np.linspace(0, 1, size[1], dtype=np.float32)[:, None, None]
         a, b = rng.uniform(0, 255, (2, 3))
-        image = a * (1 - t) + b * t + rng.normal(0, rng.uniform(2, 25), (*size, 3))
-        return Image.fromarray(np.broadcast_to(image, (*size, 3)).clip(0, 255).astype(np.uint8))
+        image = a * (1 - t) + b * t + rng.normal(0, rng.uniform(2, 25), shape)
+        return Image.fromarray(np.broadcast_to(image, shape).clip(0, 255).astype(np.uint8))
     photo = pool[rng.integers(len(pool))]
     h, w, _ = photo.shape
-    side = int(rng.uniform(0.3, 1.0) * min(h, w))
-    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    crop = Image.fromarray(photo[y : y + side, x : x + side]).resize(size)
+    side = int(rng.uniform(0.3, 1.0) * min(h, w))  # the crop's width; its height keeps the aspect
+    tall = max(1, round(side * size[1] / size[0]))
+    y, x = rng.integers(0, h - tall + 1), rng.integers(0, w - side + 1)
+    crop = Image.fromarray(photo[y : y + tall, x : x + side]).resize(size)
     if rng.random() < 0.5:
         crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return crop
 
 
-def clutter(scene: Image.Image, rng: np.random.Generator) -> None:
-    """Draw signs, words and stripes that look like text but are not plates."""
+def clutter(scene: Image.Image, rng: np.random.Generator, most: int = 6) -> None:
+    """Draw up to ``most`` signs, words and stripes that look like text but are not plates."""
     draw = ImageDraw.Draw(scene)
-    for _ in range(rng.integers(0, 7)):
-        x, y = rng.uniform(-20, SCENE_SIZE, 2)
+    for _ in range(rng.integers(0, most + 1)):
+        x, y = rng.uniform(-20, scene.size)
         colour = tuple(int(c) for c in rng.uniform(0, 255, 3))
         kind = rng.random()
         if kind < 0.6:
@@ -95,27 +102,34 @@ def clutter(scene: Image.Image, rng: np.random.Generator) -> None:
                 draw.line((x, y + 4 * i, x + rng.uniform(20, 80), y + 4 * i), colour, 2)
 
 
-def place_plate(scene: Image.Image, rng: np.random.Generator, *, close: bool = False) -> np.ndarray:
+def place_plate(
+    scene: Image.Image,
+    rng: np.random.Generator,
+    *,
+    close: bool = False,
+    widths: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Composite one mounted plate into ``scene``; return its box.
 
     A plate is 14-150 px wide, as a pole camera sees cars in its 256 px
     detection frame; ``close`` makes it 120-245 px wide and whole in the frame
-    (a photo of one car's rear, letterboxed).
+    (a photo of one car's rear, letterboxed). ``widths`` sets another range, for
+    plates anywhere in a larger frame.
     """
     spec = layout.random_spec(rng)
     scale = rng.uniform(0.8, 1.2) if close else rng.uniform(0.4, 0.8)
     plate = degrade.lighting(layout.render_plate(spec, rng, scale), rng)
     car, corners = render.mounted(plate, rng)
-    low, high = (120, 245) if close else (14, 150)
+    low, high = widths or ((120, 245) if close else (14, 150))
     width = float(np.exp(rng.uniform(np.log(low), np.log(high))))
     k = width / (corners[1, 0] - corners[0, 0])
     quad = degrade.random_quad(width, (corners[2, 1] - corners[1, 1]) * k, rng)
+    size = scene.size
     if close:
         half = quad.max(axis=0)
-        quad += rng.uniform(half, np.maximum(half + 1, SCENE_SIZE - half))
+        quad += rng.uniform(half, np.maximum(half + 1, np.asarray(size) - half))
     else:
-        quad += rng.uniform(0, SCENE_SIZE, 2)
-    size = (SCENE_SIZE, SCENE_SIZE)
+        quad += rng.uniform(0, size)
     patch = degrade.warp(car, corners, quad, size)
     # Only part of the car body comes along: a soft ellipse around the plate.
     alpha = Image.new("L", car.size)
@@ -128,9 +142,9 @@ def place_plate(scene: Image.Image, rng: np.random.Generator, *, close: bool = F
     return np.concatenate([quad.min(axis=0), quad.max(axis=0)])
 
 
-def visible(box: np.ndarray) -> np.ndarray | None:
-    """The box clipped to the frame, or None when under 60 % of it shows."""
-    clipped = box.clip(0, SCENE_SIZE)
+def visible(box: np.ndarray, size: tuple[int, int] = (SCENE_SIZE, SCENE_SIZE)) -> np.ndarray | None:
+    """The box clipped to a frame of ``size`` (width, height), or None when under 60 % shows."""
+    clipped = box.clip(0, np.tile(size, 2))
     area = np.prod(box[2:] - box[:2])
     shown = np.prod(np.maximum(clipped[2:] - clipped[:2], 0))
     return clipped if shown >= 0.6 * area else None
@@ -145,6 +159,19 @@ def scene(rng: np.random.Generator) -> Scene:
     boxes = [visible(place_plate(image, rng, close=close)) for _ in range(count)]
     kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
     grey = degrade.capture(image, SCENE_SIZE, rng).convert("L")
+    return Scene(np.asarray(grey), kept)
+
+
+def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> Scene:
+    """A pole camera's frame of ``size`` with one to four plates (``WIDE_PLATES``, scaled)."""
+    image = background(rng, size)
+    clutter(image, rng, most=24)
+    k = size[0] / WIDE_FRAME[0]
+    widths = (WIDE_PLATES[0] * k, WIDE_PLATES[1] * k)
+    count = int(rng.integers(1, 5))
+    boxes = [visible(place_plate(image, rng, widths=widths), size) for _ in range(count)]
+    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    grey = degrade.capture(image, size[0], rng).convert("L")
     return Scene(np.asarray(grey), kept)
 
 
