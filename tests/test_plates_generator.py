@@ -99,6 +99,23 @@ def test_scenes_are_square_with_plate_boxes_inside_the_frame() -> None:
         assert (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
 
 
+def test_pole_camera_frames_hold_plates_of_their_widths_inside_the_frame() -> None:
+    rng = np.random.default_rng(3)
+    frames = [scenes.wide_scene(rng) for _ in range(4)]
+    low, high = scenes.WIDE_PLATES
+    for frame in frames:
+        assert frame.image.shape == (720, 1280) and frame.image.dtype == np.uint8
+        b = frame.boxes
+        assert 1 <= len(b) <= 4
+        assert (b >= 0).all() and (b[:, [0, 2]] <= 1280).all() and (b[:, [1, 3]] <= 720).all()
+        # A tilted plate's box is wider than the plate; one cut by the edge is narrower.
+        assert (b[:, 2] - b[:, 0] > 0.6 * low).all() and (b[:, 2] - b[:, 0] < 1.5 * high).all()
+    half = scenes.wide_scene(np.random.default_rng(3), (640, 360))
+    assert (
+        half.image.shape == (360, 640) and (half.boxes[:, 2] - half.boxes[:, 0] < 0.75 * high).all()
+    )
+
+
 def _render_in_child(root: Path | None) -> subprocess.CompletedProcess[str]:
     """Render a seeded batch in a fresh interpreter, with PLATE_FONT_ROOT set to ``root``."""
     env = {k: v for k, v in os.environ.items() if k != "PLATE_FONT_ROOT"}
