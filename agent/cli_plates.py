@@ -62,8 +62,9 @@ def _model_options(command: argparse.ArgumentParser) -> None:
         "--scales",
         type=_scales,
         metavar="S[,S...]",
-        help="fractions of the detector input the image is fitted into, one pass each "
-        "(default: vision.plate_scales; 1,0.5 also finds plates that fill a close-up photo)",
+        help="how large the image is made against the detector input, one pass each: "
+        "at most 1 fits it in that fraction of the input, more cuts it into tiles "
+        "(default: vision.plate_scales; 1.66,0.5 finds distant plates and close-ups)",
     )
 
 
@@ -79,8 +80,8 @@ def _scales(text: str) -> tuple[float, ...]:
         scales = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"numbers separated by commas, got {text!r}") from None
-    if not 1 <= len(scales) <= 4 or any(not 0.1 <= s <= 1 for s in scales):
-        raise argparse.ArgumentTypeError(f"one to four scales in [0.1, 1] expected, got {text}")
+    if not 1 <= len(scales) <= 4 or any(not 0.1 <= s <= 3 for s in scales):
+        raise argparse.ArgumentTypeError(f"one to four scales in [0.1, 3] expected, got {text}")
     return scales
 
 

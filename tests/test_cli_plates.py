@@ -128,7 +128,7 @@ def test_plates_read_finds_the_drawn_plate_and_reads_a_valid_registration(
     assert f"{best['registration']} (valid;" in out
 
 
-@pytest.mark.parametrize("scales", ["0,1", "1,x", "1,1,1,1,1", ""])
+@pytest.mark.parametrize("scales", ["0,1", "1,x", "1,3.5", "1,1,1,1,1", ""])
 def test_plates_read_with_bad_scales_is_a_usage_error(
     scales: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

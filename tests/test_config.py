@@ -79,7 +79,7 @@ def test_example_config_documents_every_option() -> None:
         ("[vision]\nfaces = 'all'\n", "vision.faces"),
         ("[vision]\nnice = 20\n", "vision.nice"),
         ("[vision]\nplate_scales = []\n", "vision.plate_scales"),
-        ("[vision]\nplate_scales = [1.0, 2.0]\n", "vision.plate_scales.1"),
+        ("[vision]\nplate_scales = [1.0, 3.5]\n", "vision.plate_scales.1"),
         ("[mqtt]\ntopic_prefix = 'ssz/{device}'\n", "topic_prefix must contain {site}"),
         ("[mqtt\nport = 1\n", "not valid TOML"),
     ],

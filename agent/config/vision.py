@@ -30,8 +30,9 @@ class VisionConfig(Section):
     plate_detector: str = Field(default="plate-detector", min_length=1, max_length=64)
     plate_ocr: str = Field(default="plate-ocr", min_length=1, max_length=64)
     min_plate_score: float = Field(default=0.3, gt=0, le=1)
-    plate_scales: tuple[Annotated[float, Field(ge=0.1, le=1)], ...] = Field(
-        default=(1.0, 0.5), min_length=1, max_length=4
+    # agent.vision.plates.MAX_EXTENT: above 1 a pass looks at the enlarged frame in tiles.
+    plate_scales: tuple[Annotated[float, Field(ge=0.1, le=3)], ...] = Field(
+        default=(1.66, 0.5), min_length=1, max_length=4
     )
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
     plate_deskew: bool = False

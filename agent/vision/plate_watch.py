@@ -37,7 +37,7 @@ class PlateOptions:
     detector: str = "plate-detector"
     ocr: str = "plate-ocr"
     min_score: float = 0.3
-    scales: tuple[float, ...] = (1.0, 0.5)
+    scales: tuple[float, ...] = (1.66, 0.5)
     min_confidence: float = 0.5
     deskew: bool = False
 
