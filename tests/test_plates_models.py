@@ -126,3 +126,26 @@ def test_the_analysis_breaks_fresh_crops_down_by_width_and_style() -> None:
     assert 0.3 < report["all"]["registration_exact"] <= 1.0
     for pair in report["confusions_at_100_px_or_wider"]:
         assert pair["truth"] != pair["read"] and pair["times"] >= 1
+
+
+def test_the_manifest_gets_the_headline_numbers_of_each_detector_measurement() -> None:
+    from models.plates import publish  # noqa: PLC0415 - tomlkit, for the manifest tables
+
+    report = {
+        "synthetic_detection": {"recall": 0.91234, "precision": 0.8, "plates": 10},
+        "synthetic_detection_runtime": {"recall": 0.92, "precision": 0.85, "scales": [1.66, 0.5]},
+        "wide_frames_runtime": {"recall": 0.85004, "precision": 0.71849, "scales": [1.66, 0.5]},
+        "detector_invoke_ms_p50": 2.345,
+    }
+    assert publish.flatten(report) == {
+        "det_synthetic_recall": 0.9123,
+        "det_synthetic_precision": 0.8,
+        "det_synthetic_plates": 10,
+        "det_runtime_recall": 0.92,
+        "det_runtime_precision": 0.85,
+        "det_runtime_scales": [1.66, 0.5],
+        "det_wide_recall": 0.85,
+        "det_wide_precision": 0.7185,
+        "det_wide_scales": [1.66, 0.5],
+        "det_invoke_ms_1thread_dev": 2.35,
+    }

@@ -117,11 +117,15 @@ def flatten(report: dict[str, Any]) -> dict[str, Any]:
     for key in ("recall", "precision", "plates"):
         if key in det:
             out[f"det_synthetic_{key}"] = round(det[key], 4)
-    runtime = report.get("synthetic_detection_runtime", {})
-    for key in ("recall", "precision", "scales"):
-        if key in runtime:
-            value = runtime[key]
-            out[f"det_runtime_{key}"] = round(value, 4) if isinstance(value, float) else value
+    for section, prefix in (
+        ("synthetic_detection_runtime", "runtime"),
+        ("wide_frames_runtime", "wide"),
+    ):
+        runtime = report.get(section, {})
+        for key in ("recall", "precision", "scales"):
+            if key in runtime:
+                value = runtime[key]
+                out[f"det_{prefix}_{key}"] = round(value, 4) if isinstance(value, float) else value
     for name in ("detector", "ocr"):
         if f"{name}_invoke_ms_p50" in report:
             out[f"{name[:3]}_invoke_ms_1thread_dev"] = round(report[f"{name}_invoke_ms_p50"], 2)
