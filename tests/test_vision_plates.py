@@ -26,6 +26,7 @@ from agent.vision import models, plate_text
 from agent.vision.camera import Frame
 from agent.vision.plate_watch import PlateOptions, PlateWatch
 from agent.vision.plates import (
+    TILE_OVERLAP_PX,
     Detection,
     PlateDetector,
     PlateReader,
@@ -388,7 +389,7 @@ def test_the_half_scale_pass_leaves_small_plates_to_the_full_scale_one(
 def test_tiles_cover_the_axis_and_each_plate_is_whole_in_the_tile_that_keeps_it(
     length: int,
 ) -> None:
-    size, overlap = 256, 100
+    size, overlap = 256, TILE_OVERLAP_PX
     tiles = tile_starts(length, size, overlap)
     starts = [start for start, _ in tiles]
     assert starts[0] == 0 and starts[-1] + size == length and starts == sorted(starts)
@@ -455,6 +456,24 @@ def test_a_plate_cut_by_a_tile_edge_is_kept_once_from_the_tile_that_sees_it_whol
         if box is not None:
             on_plate = [iou(d.box, box) for d in detector.detect(frame) if iou(d.box, box) > 0]
             assert len(on_plate) == 1 and on_plate[0] > 0.6, (index, on_plate)
+
+
+@pytest.mark.parametrize("left", [452, 457, 467, 522, 527, 532])
+def test_a_near_plate_across_tiles_is_boxed_whole_not_by_the_part_a_tile_sees(
+    plate_models: tuple[Model, Model], left: int
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    # The clip's frame 4x larger, cut to 1280x720: the plate is half the frame's width and
+    # 214 px in the tiled pass, so each tile sees part of it and may box that part with a
+    # high score. Such boxes count only where no other pass's box overlaps them.
+    image, box = clip_frames()[20]
+    top = 413
+    frame = cv2.resize(image[top : top + 180, left : left + 320], (1280, 720))
+    truth = tuple(4 * (v - o) for v, o in zip(box, (left, top, left, top), strict=True))
+    found = PlateDetector(plate_models[0], scales=(1.66, 0.5)).detect(frame)
+    on_plate = [iou(d.box, truth) for d in found if iou(d.box, truth) > 0]
+    assert len(on_plate) == 1 and on_plate[0] > 0.6, on_plate
 
 
 def test_on_an_image_smaller_than_its_enlargement_a_tiled_pass_is_the_whole_image_one(

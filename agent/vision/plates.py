@@ -38,6 +38,7 @@ MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the ca
 NMS_IOU = 0.3  # two peaks whose boxes overlap more are one plate
 MAX_PLATES = 10
 HANDOVER_PX = 100  # a coarser pass adds plates at least this wide in the finer pass's input
+TILE_OVERLAP_PX = 80  # ... or this wide in a tiled pass, whose tiles overlap by as much
 MAX_EXTENT = 3.0  # a pass may enlarge the frame to 3 inputs across, cut into tiles
 _WINDOW = np.ones((3, 3), np.uint8)
 
@@ -99,13 +100,15 @@ class PlateDetector:
     so a plate that fills much of a close-up photo shrinks into the sizes most of the
     detector's training plates had (14-150 px wide; real close-ups are found far more
     often at half scale, models/README.md). Above 1 (at most `MAX_EXTENT`) the frame is
-    enlarged until its longest side spans that many inputs and looked at in overlapping
-    tiles, one invoke each (`tile_starts`), so that a distant car's plate, 15 px wide in a
-    720p frame fitted into the input, is 30 px at 2. A coarser pass only adds plates that
-    would be at least `HANDOVER_PX` wide in the next finer pass: smaller ones the finer
-    pass boxes more tightly. Where the passes find the same plate, the higher score wins.
-    A tiled pass never enlarges past the image's own pixels: on a smaller image (a photo
-    of one car) it is the whole-image pass, scale 1.
+    enlarged until its longest side spans that many inputs and looked at in tiles that
+    overlap by `TILE_OVERLAP_PX`, one invoke each (`tile_starts`), so that a distant car's
+    plate, 15 px wide in a 720p frame fitted into the input, is 25 px at 1.66. A coarser
+    pass only adds plates that would be at least `HANDOVER_PX` (after a tiled pass,
+    `TILE_OVERLAP_PX`) wide in the next finer pass: smaller ones the finer pass boxes more
+    tightly. Where the passes find the same plate, the higher score wins, except that a
+    box reaching an inner edge of its tile, perhaps part of a near plate, counts only
+    where no other box overlaps it. A tiled pass never enlarges past the image's own
+    pixels: on a smaller image (a photo of one car) it is the whole-image pass, scale 1.
     """
 
     def __init__(
@@ -137,19 +140,32 @@ class PlateDetector:
         # it is the whole-image pass (scale 1) instead.
         enlarged = [1.0 if s > 1 and self.size * s > longest else s for s in self.scales]
         scales = sorted(set(enlarged), reverse=True)
-        found = self._detect(image, scales[0])
+        found, cut = self._detect(image, scales[0])
         for finer, extent in pairwise(scales):
-            least = HANDOVER_PX * longest / (self.size * finer)  # in image pixels
-            found += [d for d in self._detect(image, extent) if d.box[2] - d.box[0] >= least]
+            handover = TILE_OVERLAP_PX if finer > 1 else HANDOVER_PX
+            least = handover * longest / (self.size * finer)  # in image pixels
+            coarser, more = self._detect(image, extent)
+            found += [d for d in coarser if d.box[2] - d.box[0] >= least]
+            cut += more
+        # A box that reaches an inner edge of its tile may be part of a plate: it counts only
+        # where no other box overlaps it (a near plate across two tiles, which the coarser
+        # pass boxes whole, would otherwise be read from the half with the higher score).
+        found += [c for c in cut if all(iou(c.box, d.box) == 0 for d in found)]
         found.sort(key=lambda d: -d.score)
         return suppress(found)[: self.top]
 
-    def _detect(self, image: Image, extent: float) -> list[Detection]:
+    def _detect(self, image: Image, extent: float) -> tuple[list[Detection], list[Detection]]:
+        """The plates one pass finds, and apart those that reach an inner edge of a tile."""
         scale = self.size * extent / max(image.shape[:2])
         scaled = tiles_grey(image, scale) if extent > 1 else resized_grey(image, scale)[0]
-        rows, cols = (tile_starts(n, self.size, HANDOVER_PX) for n in scaled.shape)
-        found = []
+        rows, cols = (tile_starts(n, self.size, TILE_OVERLAP_PX) for n in scaled.shape)
+        found: list[Detection] = []
+        cut: list[Detection] = []
         for (top, row), (left, col) in ((r, c) for r in rows for c in cols):
+            # The inner edges of this tile, where a plate may be cut (within a cell of them).
+            low_x, low_y = (self.stride if left else -math.inf), (self.stride if top else -math.inf)
+            high_x = self.size - self.stride if left + self.size < scaled.shape[1] else math.inf
+            high_y = self.size - self.stride if top + self.size < scaled.shape[0] else math.inf
             square = np.zeros((self.size, self.size), np.uint8)
             tile = scaled[top : top + self.size, left : left + self.size]
             square[: tile.shape[0], : tile.shape[1]] = tile
@@ -161,12 +177,16 @@ class PlateDetector:
                     col[0] <= left + (x0 + x1) / 2 < col[1]
                     and row[0] <= top + (y0 + y1) / 2 < row[1]
                 ):
+                    whole = low_x <= x0 and x1 <= high_x and low_y <= y0 and y1 <= high_y
                     x0, x1 = (left + x0) / scale, (left + x1) / scale
                     y0, y1 = (top + y0) / scale, (top + y1) / scale
-                    found.append(Detection((x0, y0, x1, y1), d.score))
+                    (found if whole else cut).append(Detection((x0, y0, x1, y1), d.score))
+        return self._best(found, image), self._best(cut, image)
+
+    def _best(self, found: list[Detection], image: Image) -> list[Detection]:
         height, width = image.shape[:2]
-        found.sort(key=lambda d: -d.score)
-        return [Detection(_clip(d.box, width, height), d.score) for d in found[: self.top]]
+        best = sorted(found, key=lambda d: -d.score)[: self.top]
+        return [Detection(_clip(d.box, width, height), d.score) for d in best]
 
 
 def tile_starts(length: int, size: int, overlap: int) -> list[tuple[int, tuple[float, float]]]:
@@ -205,7 +225,7 @@ def tiles_grey(image: Image, scale: float) -> Image:
     """An image (BGR or grey) made grey, then resized by `scale`, for a tiled pass.
 
     `shrink`'s exact INTER_AREA costs 4 ms on a grey 720p frame at the fractional factors
-    a tiled pass uses (3 to 425 px across), more than an invoke. Grey first, then from 2x
+    a tiled pass uses (3x, to 425 px across), more than an invoke. Grey first, then from 2x
     down a bilinear pass to twice the size and INTER_AREA's exact 2x (1.0 ms with the
     colour conversion); under 2x bilinear alone, which at that factor still reads every
     source pixel (0.4 ms from 640x384).
