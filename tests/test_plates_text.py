@@ -126,3 +126,45 @@ def test_the_search_finds_the_best_valid_path_that_trying_every_path_finds() -> 
         probs = (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
         assert pt.viterbi(probs, floor=0.0).text == brute_force(probs, tokens)
         assert pt.constrained(probs).text == brute_force(probs, tokens)
+
+
+def _mean(read: pt.PlateText) -> float:
+    return sum(read.confidences) / len(read.confidences) if read.confidences else 0.0
+
+
+def garbage(rng: np.random.Generator) -> np.ndarray:
+    """What the OCR gives for a crop of something that is not a plate: weak, scattered peaks."""
+    classes = len(pt.OCR_CLASSES) + 1
+    probs = rng.dirichlet(np.full(classes, 0.05), size=STEPS) * rng.uniform(0.05, 0.9)
+    probs[:, pt.BLANK] += 1 - probs.sum(axis=1)
+    return probs.astype(np.float32)
+
+
+def test_no_read_has_a_mean_confidence_above_the_bound() -> None:
+    rng = np.random.default_rng(8)
+    for i in range(200):
+        if i % 2:
+            probs = garbage(rng)
+        else:
+            text = str(rng.choice(["70-1234", "กข12", "1กข234", "99-9999"]))
+            probs = probs_for(spell(pt.normalise(text), p=float(rng.uniform(0.2, 0.95))))
+        bound = pt.best_mean_confidence(probs)
+        for read in (pt.greedy(probs), pt.viterbi(probs), pt.constrained(probs)):
+            assert _mean(read) <= bound + 1e-6, (read, bound)
+
+
+def test_a_floor_skips_the_search_only_for_reads_the_caller_would_drop() -> None:
+    rng = np.random.default_rng(9)
+    skipped = kept = 0
+    for _ in range(300):
+        probs = garbage(rng)
+        full, floored = pt.constrained(probs), pt.constrained(probs, floor=0.5)
+        assert (_mean(full) >= 0.5) == (_mean(floored) >= 0.5)
+        if _mean(full) >= 0.5:
+            kept += 1
+            assert floored == full
+        elif floored != full:
+            skipped += 1
+            assert not floored.valid and floored == pt.greedy(probs)
+    assert skipped > 100 and kept > 5  # both sides of the floor are exercised
+    assert pt.constrained(probs, floor=0.0) == pt.constrained(probs)

@@ -171,7 +171,9 @@ class FakeReader:
     def __init__(self, text: str, confidence: float = 0.9) -> None:
         self.text, self.confidence = text, confidence
 
-    def read(self, image: np.ndarray, box: Any, *, score: float, ts: float) -> PlateReading:
+    def read(
+        self, image: np.ndarray, box: Any, *, score: float, ts: float, floor: float = 0.0
+    ) -> PlateReading:
         return PlateReading(
             box=box,
             text=self.text,

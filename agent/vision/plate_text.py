@@ -118,16 +118,35 @@ def greedy(probs: FloatArray) -> PlateText:
     return _shaped(chars, confs)
 
 
-def constrained(probs: FloatArray) -> PlateText:
+def constrained(probs: FloatArray, *, floor: float = 0.0) -> PlateText:
     """The most probable CTC path whose text is a valid registration (Viterbi over the DFA).
 
     `probs` is (steps, classes) with the blank in class 0.  Each character's
     confidence is its highest probability over the steps that emit it.  The
     best path overall is also the best valid one when its text is valid, so
     the Viterbi runs only for the reads that break the format.
+
+    `floor` is the mean character confidence below which the caller drops a read. When
+    no read of `probs` could reach it (`best_mean_confidence`), the search, 10 ms on a
+    crop of something that is not a plate, is skipped and the greedy read returned: it
+    breaks the format and falls short of the floor, so the caller drops it as it would
+    have dropped the valid one.
     """
     best = greedy(probs)
-    return best if best.valid else viterbi(probs)
+    if best.valid or (floor > 0 and best_mean_confidence(probs) < floor):
+        return best
+    return viterbi(probs)
+
+
+def best_mean_confidence(probs: FloatArray) -> float:
+    """The highest mean character confidence any read of `probs` can have.
+
+    Every character's confidence is one of its class's probabilities, at most the largest
+    non-blank probability M; only the hyphen put back into a bus or truck plate counts 1,
+    one character in seven. So no mean exceeds (6 M + 1) / 7.
+    """
+    most = float(probs[:, 1:].max()) if probs.size else 0.0
+    return (6 * most + 1) / 7
 
 
 def viterbi(probs: FloatArray, *, floor: float = 1e-3) -> PlateText:

@@ -101,8 +101,11 @@ class PlateWatch:
         sx, sy = full_w / width, full_h / height
         with self._lock:
             found = [d for d in self.detector.detect(frame.image) if _inside(d, regions, frame)]
+            floor = self.min_confidence
             readings = [
-                self.reader.read(frame.full, _scaled(d.box, sx, sy), score=d.score, ts=frame.ts)
+                self.reader.read(
+                    frame.full, _scaled(d.box, sx, sy), score=d.score, ts=frame.ts, floor=floor
+                )
                 for d in found
             ]
         return [r for r in readings if _confident(r, self.min_confidence)]

@@ -305,21 +305,30 @@ class PlateReader:
         self._province = _output(model, len(plate_text.PROVINCES), "province")
         self._raw_input = _takes_pixels(model)
 
-    def ocr(self, crop: Image) -> Text:
-        """Decode one grey crop already at the model's input size."""
+    def ocr(self, crop: Image, *, floor: float = 0.0) -> Text:
+        """Decode one grey crop already at the model's input size.
+
+        `floor`: the mean character confidence below which the caller drops the read
+        (`plate_text.constrained`: no format search where no read could reach it).
+        """
         outputs = _run_grey(self.model, crop, raw=self._raw_input)
         probs = plate_text.softmax(outputs[self._text][0])
         name, confidence = plate_text.province(outputs[self._province][0])
-        return Text(plate_text.constrained(probs), name, confidence)
+        return Text(plate_text.constrained(probs, floor=floor), name, confidence)
 
     def crop(self, image: Image, box: Box) -> NDArray[np.uint8]:
         """The OCR's input for the plate in `box`: margin, deskew, stretch."""
         return plate_crop(image, box, self.size, margin=CROP_MARGIN, deskew=self.deskew)[0]
 
-    def read(self, image: Image, box: Box, *, score: float, ts: float) -> PlateReading:
-        """Read the plate in `box` (pixels of `image`) as a tracker reading with its crop."""
+    def read(
+        self, image: Image, box: Box, *, score: float, ts: float, floor: float = 0.0
+    ) -> PlateReading:
+        """Read the plate in `box` (pixels of `image`) as a tracker reading with its crop.
+
+        `floor` as in `ocr`.
+        """
         pixels = self.crop(image, box)
-        text = self.ocr(pixels)
+        text = self.ocr(pixels, floor=floor)
         return PlateReading(
             box=box,
             text=text.registration.text,
