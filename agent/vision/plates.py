@@ -157,7 +157,7 @@ class PlateDetector:
     def _detect(self, image: Image, extent: float) -> tuple[list[Detection], list[Detection]]:
         """The plates one pass finds, and apart those that reach an inner edge of a tile."""
         scale = self.size * extent / max(image.shape[:2])
-        scaled = tiles_grey(image, scale) if extent > 1 else resized_grey(image, scale)[0]
+        scaled = tiles_grey(image, scale) if extent > 1 else resized_grey(image, scale)
         rows, cols = (tile_starts(n, self.size, TILE_OVERLAP_PX) for n in scaled.shape)
         found: list[Detection] = []
         cut: list[Detection] = []
@@ -206,8 +206,8 @@ def tile_starts(length: int, size: int, overlap: int) -> list[tuple[int, tuple[f
     return [(start, (bounds[i], bounds[i + 1])) for i, start in enumerate(starts)]
 
 
-def resized_grey(image: Image, scale: float) -> tuple[Image, float]:
-    """An image (BGR or grey) resized by `scale` and made grey; and the scale.
+def resized_grey(image: Image, scale: float) -> Image:
+    """An image (BGR or grey) resized by `scale` and made grey.
 
     Shrunk first (`image.shrink`), then made grey: the colour conversion then touches the
     small image only.
@@ -218,7 +218,7 @@ def resized_grey(image: Image, scale: float) -> tuple[Image, float]:
         small = shrink(image, new)
     else:
         small = np.asarray(cv2.resize(image, new, interpolation=cv2.INTER_LINEAR), np.uint8)
-    return grey(small), scale
+    return grey(small)
 
 
 def tiles_grey(image: Image, scale: float) -> Image:
@@ -245,7 +245,8 @@ def letterbox(image: Image, size: int, extent: float = 1.0) -> tuple[Image, floa
 
     At the top left, black elsewhere, as in training. Returns the square and the scale.
     """
-    small, scale = resized_grey(image, size * extent / max(image.shape[:2]))
+    scale = size * extent / max(image.shape[:2])
+    small = resized_grey(image, scale)
     square = np.zeros((size, size), np.uint8)
     square[: small.shape[0], : small.shape[1]] = small
     return square, scale
