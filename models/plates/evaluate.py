@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.config import VisionConfig
 from agent.vision import plate_text
 from models.plates import metrics, pipeline, real
 from models.plates.alphabet import decode
@@ -137,7 +138,8 @@ def main() -> None:
     parser.add_argument(
         "--scales",
         type=_scales,
-        help="with --scenes or --wide: the runtime detector at S[,S...] (default 1,0.5)",
+        help="with --scenes: also the runtime detector at S[,S...]; with --wide, those scales "
+        "instead of the runtime's default (vision.plate_scales)",
     )
     parser.add_argument(
         "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
@@ -157,7 +159,7 @@ def main() -> None:
         report["wide_frames_runtime"] = runtime_detection(
             args.detector,
             wide_frames(args.wide),
-            args.scales or (1.0, 0.5),
+            args.scales or VisionConfig().plate_scales,
             args.threshold,
             WIDE_BANDS,
         )
