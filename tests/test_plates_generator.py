@@ -116,6 +116,51 @@ def test_pole_camera_frames_hold_plates_of_their_widths_inside_the_frame() -> No
     )
 
 
+def test_tiles_hold_a_frames_plates_shrunk_to_the_detector_input() -> None:
+    rng = np.random.default_rng(8)
+    tiles = [scenes.tile_scene(rng) for _ in range(8)]
+    low, high = scenes.WIDE_PLATES
+    least, most = scenes.TILE_FACTORS
+    widths = np.concatenate([t.boxes[:, 2] - t.boxes[:, 0] for t in tiles])
+    assert len(widths) >= 4
+    # Plates of the frame's widths, shrunk by 1.5 to 3 (a box cut by the edge is narrower).
+    assert (widths > 0.6 * low / most).all() and (widths < 1.5 * high / least).all()
+    assert widths.min() < 14  # smaller than any plate of the 256 px scenes
+    for tile in tiles:
+        assert tile.image.shape == (scenes.SCENE_SIZE,) * 2 and tile.image.dtype == np.uint8
+        assert ((tile.boxes >= 0) & (tile.boxes <= scenes.SCENE_SIZE)).all()
+
+
+def test_a_share_of_tiles_leaves_the_other_scenes_as_they_were() -> None:
+    plain, _ = scenes.scene_batch(seed=6, count=8, tiles=0.0)
+    rng = np.random.default_rng(6)
+    # No draw for the share at 0: held-out sets of earlier versions stay the same.
+    assert np.array_equal(plain, np.stack([scenes.scene(rng).image for _ in range(8)]))
+    mixed, mixed_boxes = scenes.scene_batch(seed=6, count=8, tiles=0.5)
+    assert mixed.shape == plain.shape and len(mixed_boxes) == 8
+    assert not np.array_equal(mixed, plain)
+    only, only_boxes = scenes.scene_batch(seed=6, count=3, tiles=1.0)
+    rng = np.random.default_rng(6)
+    for image, boxes in zip(only, only_boxes, strict=True):
+        rng.random()  # the draw that chose a tile
+        tile = scenes.tile_scene(rng)
+        assert np.array_equal(image, tile.image) and np.array_equal(boxes, tile.boxes)
+
+
+def test_the_dataset_command_takes_a_share_of_tiles_for_scenes_only(tmp_path: Path) -> None:
+    for kind, share in (("scenes", "1.5"), ("scenes", "-0.1"), ("ocr", "0.3")):
+        argv = ["--count", "4", "--seed", "1", "--out", str(tmp_path / "x.npz"), "--tiles", share]
+        done = subprocess.run(
+            [sys.executable, "-m", "models.plates.dataset", kind, *argv],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 2 and "--tiles must be 0 to 1" in done.stderr
+    assert not (tmp_path / "x.npz").exists()
+
+
 def _render_in_child(root: Path | None) -> subprocess.CompletedProcess[str]:
     """Render a seeded batch in a fresh interpreter, with PLATE_FONT_ROOT set to ``root``."""
     env = {k: v for k, v in os.environ.items() if k != "PLATE_FONT_ROOT"}

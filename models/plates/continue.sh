@@ -3,7 +3,7 @@
 # evaluate and publish them. Run by `make continue-plates` from the repository root, inside
 # .venv-train, already niced. One thread per training, side by side: on the 2-core
 # development machine (AVX-512 VNNI) the recovered OCR trains ~185 crops a second and the
-# detector ~86 scenes a second on one thread each. Data ~15 min before training (the
+# detector ~86 scenes a second on one thread each. Data ~16 min before training (the
 # second OCR set, ~18 min, is generated beside the OCR's first stages), OCR 10 + 20 + 85
 # min, the detector ~62 min beside the OCR, conversion and evaluation ~3 min: about 2 h
 # 15 min. ONLY=ocr or ONLY=detector ships one model and keeps the committed other (finish.sh).
@@ -15,7 +15,7 @@ mkdir -p "$OUT/logs"
 gen() { $PY -m models.plates.dataset "$@"; }
 [ -f $OUT/ocr_val.npz ] || gen ocr --count 5000 --seed 2 --out $OUT/ocr_val.npz
 [ -f $OUT/scenes_val.npz ] || gen scenes --count 2000 --seed 4 --out $OUT/scenes_val.npz
-gen scenes --count 16000 --seed 14 --out $OUT/scenes_more.npz
+gen scenes --count 16000 --seed 14 --tiles 0.35 --out $OUT/scenes_more.npz
 gen ocr --count 100000 --seed 12 --out $OUT/ocr_more1.npz
 # Beside the OCR's first two stages, on the other core: the second OCR set (the data do not
 # depend on the number of workers), then the detector, which stops after its 20 epochs.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import glob
 import multiprocessing
 import time
@@ -37,9 +38,9 @@ def _ocr_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return images, render.label_matrix(registrations), provinces
 
 
-def _scene_chunk(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _scene_chunk(args: tuple[int, int], tiles: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     seed, count = args
-    images, boxes = scenes.scene_batch(seed, count)
+    images, boxes = scenes.scene_batch(seed, count, tiles)
     padded = np.zeros((count, MAX_BOXES, 4), np.float32)
     for i, b in enumerate(boxes):
         padded[i, : len(b)] = b[:MAX_BOXES]
@@ -52,12 +53,13 @@ def _chunks(seed: int, count: int) -> list[tuple[int, int]]:
 
 
 def generate_parts(
-    kind: str, count: int, seed: int, workers: int, parts: int
+    kind: str, count: int, seed: int, workers: int, parts: int, *, tiles: float = 0.0
 ) -> Iterator[dict[str, np.ndarray]]:
     """Arrays of ``count`` samples of ``kind`` ("ocr" or "scenes") in ``parts`` consecutive
     groups of whole chunks, each yielded as soon as it is done; closing the iterator ends
-    the worker processes."""
-    work = _ocr_chunk if kind == "ocr" else _scene_chunk
+    the worker processes. ``tiles`` is the share of scenes that are tiles of a pole camera's
+    frame (``scenes.tile_scene``)."""
+    work = _ocr_chunk if kind == "ocr" else functools.partial(_scene_chunk, tiles=tiles)
     names = COLUMNS[kind]
     chunks = _chunks(seed, count)
     ends = [round(len(chunks) * (i + 1) / parts) for i in range(parts)]
@@ -128,15 +130,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--parts", type=int, default=1, help="files to write, each when done")
     parser.add_argument("--minutes", type=float, help="write no part after this many minutes")
+    parser.add_argument(
+        "--tiles",
+        type=float,
+        default=0.0,
+        help="scenes: the share that are tiles of a pole camera's frame (default 0)",
+    )
     args = parser.parse_args()
     if args.count < 1:
         parser.error("--count must be at least 1")
+    if not 0.0 <= args.tiles <= 1.0 or (args.tiles and args.kind != "scenes"):
+        parser.error("--tiles must be 0 to 1, and only for scenes")
     chunks = -(-args.count // CHUNK)
     if not 1 <= args.parts <= chunks:
         parser.error(f"--parts must be 1 to {chunks} for {args.count} samples ({CHUNK} a chunk)")
     start = time.monotonic()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    parts = generate_parts(args.kind, args.count, args.seed, args.workers, args.parts)
+    parts = generate_parts(
+        args.kind, args.count, args.seed, args.workers, args.parts, tiles=args.tiles
+    )
     with contextlib.closing(parts):
         for i, arrays in enumerate(parts):
             out = args.out if args.parts == 1 else part_path(args.out, i)

@@ -21,8 +21,9 @@
 # stops everything a minute before it ends. It starts on SCENE_START scenes (10,000) while
 # makers write SCENE_COUNT more (100,000) and OCR_COUNT crops (1,000,000) in parts of
 # SCENE_PART (2,500) and OCR_PART (10,000) for as long as the call lasts; the trainings
-# take each part in between epochs. The first run on an H200 with 16 cores, on fixed sets,
-# was bound by its data (models/README.md).
+# take each part in between epochs. A share SCENE_TILES (0.35) of the scenes are tiles of a
+# pole camera's frame (scenes.tile_scene). The first run on an H200 with 16 cores, on fixed
+# sets, was bound by its data (models/README.md).
 set -eu
 G=build/gpu
 step=${1:?usage: gpu.sh prepare | train OUT | finish OUT}
@@ -80,7 +81,9 @@ train)
     python3 -m models.plates.train_ocr --data $D/ocr_check.npz --out $D/smoke.keras \
         --epochs 1 --batch 256 --minutes 2 > $D/smoke.log 2>&1 &
     SMOKE=$!
-    gen scenes --count "${SCENE_START:-10000}" --seed 22 --out $D/scenes.npz --workers "$cores"
+    tiles=${SCENE_TILES:-0.35}
+    gen scenes --count "${SCENE_START:-10000}" --seed 22 --tiles "$tiles" --out $D/scenes.npz \
+        --workers "$cores"
     if ! wait $SMOKE; then
         tail -n 5 $D/smoke.log | tee -a "$LOG"
         export KERAS_BACKEND=torch
@@ -92,7 +95,8 @@ train)
     scene_count=${SCENE_COUNT:-100000}
     ocr_count=${OCR_COUNT:-1000000}
     maker scenes --count "$scene_count" --parts $((scene_count / ${SCENE_PART:-2500})) \
-        --seed 23 --out $D/scenes_more.npz --workers $((cores > 3 ? cores / 4 : 1))
+        --seed 23 --tiles "$tiles" --out $D/scenes_more.npz \
+        --workers $((cores > 3 ? cores / 4 : 1))
     maker ocr --count "$ocr_count" --parts $((ocr_count / ${OCR_PART:-10000})) --seed 20 \
         --out $D/ocr.npz --workers $((cores > 3 ? cores - cores / 4 : 1))
     det="models.plates.train_detector --data $D/scenes.npz --batch 64 --loaders 2"

@@ -26,6 +26,9 @@ CLOSE_SHARE = 0.15
 #: px wide, as a camera over a street sees cars from a few metres to a few tens of metres.
 WIDE_FRAME = (1280, 720)
 WIDE_PLATES = (30.0, 240.0)
+#: Frame pixels per detector input pixel in a tiled pass (agent.vision.plates): 1.5 for the Pi
+#: camera's 640 px detection stream at scale 1.66, 3 for a 1280 px frame at that scale.
+TILE_FACTORS = (1.5, 3.0)
 #: scikit-image photographs without vehicles or plates (public domain / CC0).
 PHOTOS = (
     "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
@@ -175,8 +178,34 @@ def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> 
     return Scene(np.asarray(grey), kept)
 
 
-def scene_batch(seed: int, count: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``count`` scenes from ``seed``: images (N, S, S) uint8 and per-image boxes."""
+def tile_scene(rng: np.random.Generator) -> Scene:
+    """One tile of a tiled detector pass: a square of a pole camera's frame, made with the
+    frame's plates (``WIDE_PLATES``) and clutter (as dense as ``wide_scene``'s) at its own
+    resolution, captured there, then shrunk to the detector's input by a factor drawn from
+    ``TILE_FACTORS``. Its plates come out 10-160 px wide and its clutter small: a distant
+    car's plate among signs, which the 256 px scenes hold too rarely."""
+    factor = rng.uniform(*TILE_FACTORS)
+    side = round(SCENE_SIZE * factor)
+    image = background(rng, (side, side))
+    clutter(image, rng, most=max(6, round(24 * side * side / (WIDE_FRAME[0] * WIDE_FRAME[1]))))
+    count = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.5, 0.25, 0.15]))
+    boxes = [
+        visible(place_plate(image, rng, widths=WIDE_PLATES), (side, side)) for _ in range(count)
+    ]
+    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    grey = degrade.capture(image, side, rng).convert("L")
+    shrunk = grey.resize((SCENE_SIZE, SCENE_SIZE), Image.Resampling.BILINEAR)
+    return Scene(np.asarray(shrunk), kept * (SCENE_SIZE / side))
+
+
+def scene_batch(seed: int, count: int, tiles: float = 0.0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``count`` scenes from ``seed``: images (N, S, S) uint8 and per-image boxes.
+
+    A share ``tiles`` of them are ``tile_scene``s; at 0 the scenes are those of earlier
+    versions, pixel for pixel.
+    """
     rng = np.random.default_rng(seed)
-    scenes = [scene(rng) for _ in range(count)]
+    scenes = [
+        tile_scene(rng) if tiles and rng.random() < tiles else scene(rng) for _ in range(count)
+    ]
     return np.stack([s.image for s in scenes]), [s.boxes for s in scenes]
