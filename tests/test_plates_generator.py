@@ -147,6 +147,27 @@ def test_a_share_of_tiles_leaves_the_other_scenes_as_they_were() -> None:
         assert np.array_equal(image, tile.image) and np.array_equal(boxes, tile.boxes)
 
 
+def test_a_plate_hidden_by_a_later_cars_body_is_not_a_plate_to_find() -> None:
+    size, widths, hidden = (160, 120), (50.0, 70.0), 0
+    for seed in range(12):
+        kept = scenes.place_plates(
+            Image.new("RGB", size), np.random.default_rng(seed), 4, widths=widths
+        )
+        # The same draws one plate at a time: each plate's box and its car body's mask.
+        rng, scene = np.random.default_rng(seed), Image.new("RGB", size)
+        placed = [scenes.place_plate(scene, rng, widths=widths) for _ in range(4)]
+        shown = [scenes.visible(box, size) for box, _ in placed]
+        assert shown[-1] is None or any(np.allclose(shown[-1], k) for k in kept)
+        for i, box in enumerate(shown):
+            if box is None or any(np.allclose(box, k) for k in kept):
+                continue
+            hidden += 1
+            x0, y0, x1, y1 = box.round().astype(int)
+            under = np.logical_or.reduce([mask for _, mask in placed[i + 1 :]])
+            assert under[y0:y1, x0:x1].mean() > 0.35  # mostly under a later car
+    assert hidden >= 2
+
+
 def test_the_dataset_command_takes_a_share_of_tiles_for_scenes_only(tmp_path: Path) -> None:
     for kind, share in (("scenes", "1.5"), ("scenes", "-0.1"), ("ocr", "0.3")):
         argv = ["--count", "4", "--seed", "1", "--out", str(tmp_path / "x.npz"), "--tiles", share]

@@ -35,6 +35,8 @@ PHOTOS = (
     "color.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "rocket.jpg",
     "page.png", "text.png", "moon.png", "horse.png", "clock_motion.png",
 )  # fmt: skip
+#: A car body's soft edge hides what lies under it from this alpha on.
+HIDING = 128
 CLUTTER_CHARS = string.ascii_uppercase + string.digits + alphabet.ISSUED_CONSONANTS
 
 
@@ -111,8 +113,9 @@ def place_plate(
     *,
     close: bool = False,
     widths: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """Composite one mounted plate into ``scene``; return its box.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Composite one mounted plate into ``scene``; return its box and where the pasted car
+    body covers the scene (a boolean mask of the scene's shape).
 
     A plate is 14-150 px wide, as a pole camera sees cars in its 256 px
     detection frame; ``close`` makes it 120-245 px wide and whole in the frame
@@ -141,8 +144,35 @@ def place_plate(
     ImageDraw.Draw(alpha).ellipse(
         (cx - pw * grow, cy - ph * grow * 1.6, cx + pw * grow, cy + ph * grow * 1.6), 255
     )
-    scene.paste(patch, (0, 0), degrade.warp(alpha, corners, quad, size))
-    return np.concatenate([quad.min(axis=0), quad.max(axis=0)])
+    mask = degrade.warp(alpha, corners, quad, size)
+    scene.paste(patch, (0, 0), mask)
+    return np.concatenate([quad.min(axis=0), quad.max(axis=0)]), np.asarray(mask) >= HIDING
+
+
+def place_plates(
+    scene: Image.Image,
+    rng: np.random.Generator,
+    count: int,
+    *,
+    close: bool = False,
+    widths: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Composite ``count`` plates (``place_plate``); return the boxes (N, 4) of those that
+    show: at least 60 % in the frame (``visible``) and at most 40 % of the box under a later
+    plate's car body. Plates are placed independently, so a later one may hide an earlier
+    one, and a hidden plate is not a plate to be found."""
+    placed = [place_plate(scene, rng, close=close, widths=widths) for _ in range(count)]
+    kept = []
+    for i, (box, _) in enumerate(placed):
+        shown = visible(box, scene.size)
+        if shown is None:
+            continue
+        x0, y0 = np.floor(shown[:2]).astype(int)
+        x1, y1 = np.ceil(shown[2:]).astype(int)
+        later = [mask[y0:y1, x0:x1] for _, mask in placed[i + 1 :]]
+        if not later or np.logical_or.reduce(later).mean() <= 0.4:
+            kept.append(shown)
+    return np.array(kept, np.float32).reshape(-1, 4)
 
 
 def visible(box: np.ndarray, size: tuple[int, int] = (SCENE_SIZE, SCENE_SIZE)) -> np.ndarray | None:
@@ -159,8 +189,7 @@ def scene(rng: np.random.Generator) -> Scene:
     clutter(image, rng)
     close = rng.random() < CLOSE_SHARE
     count = 1 if close else int(rng.choice([0, 1, 2, 3], p=[0.1, 0.6, 0.2, 0.1]))
-    boxes = [visible(place_plate(image, rng, close=close)) for _ in range(count)]
-    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    kept = place_plates(image, rng, count, close=close)
     grey = degrade.capture(image, SCENE_SIZE, rng).convert("L")
     return Scene(np.asarray(grey), kept)
 
@@ -172,8 +201,7 @@ def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> 
     k = size[0] / WIDE_FRAME[0]
     widths = (WIDE_PLATES[0] * k, WIDE_PLATES[1] * k)
     count = int(rng.integers(1, 5))
-    boxes = [visible(place_plate(image, rng, widths=widths), size) for _ in range(count)]
-    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    kept = place_plates(image, rng, count, widths=widths)
     grey = degrade.capture(image, size[0], rng).convert("L")
     return Scene(np.asarray(grey), kept)
 
@@ -189,10 +217,7 @@ def tile_scene(rng: np.random.Generator) -> Scene:
     image = background(rng, (side, side))
     clutter(image, rng, most=max(6, round(24 * side * side / (WIDE_FRAME[0] * WIDE_FRAME[1]))))
     count = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.5, 0.25, 0.15]))
-    boxes = [
-        visible(place_plate(image, rng, widths=WIDE_PLATES), (side, side)) for _ in range(count)
-    ]
-    kept = np.array([b for b in boxes if b is not None], np.float32).reshape(-1, 4)
+    kept = place_plates(image, rng, count, widths=WIDE_PLATES)
     grey = degrade.capture(image, side, rng).convert("L")
     shrunk = grey.resize((SCENE_SIZE, SCENE_SIZE), Image.Resampling.BILINEAR)
     return Scene(np.asarray(shrunk), kept * (SCENE_SIZE / side))
