@@ -7,6 +7,8 @@ No training here: the models are the committed ``.tflite`` files.  Real photos
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -149,3 +151,45 @@ def test_the_manifest_gets_the_headline_numbers_of_each_detector_measurement() -
         "det_wide_scales": [1.66, 0.5],
         "det_invoke_ms_1thread_dev": 2.35,
     }
+
+
+def test_publishing_one_model_rewrites_its_table_where_it_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.plates import publish  # noqa: PLC0415 - tomlkit, for the manifest tables
+
+    manifest = tmp_path / "manifest.toml"
+    manifest.write_text((MODELS / "manifest.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(publish, "MANIFEST", manifest)
+    before = tomllib.loads(manifest.read_text(encoding="utf-8"))["model"]
+    publish.publish({"det_wide_recall": 0.5, "ocr_cer": 0.1}, "v-test", ("detector",), "abc123")
+    after = tomllib.loads(manifest.read_text(encoding="utf-8"))["model"]
+    assert [t["name"] for t in after] == [t["name"] for t in before]  # nothing moved
+    tables = {t["name"]: t for t in after}
+    detector = tables["plate-detector"]
+    assert detector["version"].startswith("v-test: ")
+    assert detector["metrics"] == {"det_wide_recall": 0.5, "training_commit": "abc123"}
+    assert (
+        detector["sha256"] == hashlib.sha256((MODELS / detector["file"]).read_bytes()).hexdigest()
+    )
+    assert [t for t in after if t["name"] != "plate-detector"] == [
+        t for t in before if t["name"] != "plate-detector"
+    ]
+
+
+def test_publish_refuses_a_training_commit_that_does_not_exist(tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text("{}", encoding="utf-8")
+    before = (MODELS / "manifest.toml").read_bytes()
+    command = ["-m", "models.plates.publish", "--metrics", str(metrics)]
+    done = subprocess.run(
+        [sys.executable, *command, "--trained-at", "no-such-commit"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--trained-at: 'no-such-commit' is not a commit" in done.stderr
+    assert (MODELS / "manifest.toml").read_bytes() == before

@@ -1,8 +1,9 @@
 """Record the plate models in ``models/manifest.toml``: sha256, size, tensors, metrics, commit.
 
-Replaces the ``plate-detector`` and ``plate-ocr`` tables when present, appends them
+Replaces the ``plate-detector`` and ``plate-ocr`` tables where they are, appends them
 otherwise, and leaves every other table and comment as it is. ``--only`` republishes one of
-the two (a run that kept the other model as it was).
+the two (a run that kept the other model as it was). ``training_commit`` is the last commit
+of the training code, or ``--trained-at`` for a model published after later commits.
 
     python -m models.plates.publish --metrics build/plates/metrics.json [--only ocr]
 """
@@ -82,7 +83,10 @@ def entry(base: dict[str, str], metrics: dict[str, Any], version: str) -> dict[s
 
 
 def publish(
-    metrics: dict[str, Any], version: str, only: tuple[str, ...] = ("detector", "ocr")
+    metrics: dict[str, Any],
+    version: str,
+    only: tuple[str, ...] = ("detector", "ocr"),
+    trained: str | None = None,
 ) -> None:
     """Write the entries of the models named in ``only`` into the manifest."""
     doc = tomlkit.parse(MANIFEST.read_text(encoding="utf-8"))
@@ -91,17 +95,17 @@ def publish(
         "detector": (DETECTOR, "det_", "CenterNet-style, 0.1 M parameters, int8"),
         "ocr": (OCR, "ocr_", "CNN + CTC and province head, 0.44 M parameters, int8"),
     }
-    replaced = {chosen[name][0]["name"] for name in only}
-    trained = commit()
+    trained = trained or commit()
+    new = {}
+    for name in only:
+        base, prefix, what = chosen[name]
+        own = {k: v for k, v in metrics.items() if k.startswith(prefix)}
+        new[base["name"]] = entry(base, own | {"training_commit": trained}, f"{version}: {what}")
     aot = tomlkit.aot()
     for table in models:
-        if table["name"] not in replaced:
-            aot.append(table)
-    for name in ("detector", "ocr"):
-        if name in only:
-            base, prefix, what = chosen[name]
-            own = {k: v for k, v in metrics.items() if k.startswith(prefix)}
-            aot.append(entry(base, own | {"training_commit": trained}, f"{version}: {what}"))
+        aot.append(new.pop(table["name"], table))
+    for table in new.values():
+        aot.append(table)
     doc["model"] = aot
     # Tables moved to the end keep their trailing blank lines: one between tables is enough.
     MANIFEST.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)), encoding="utf-8")
@@ -138,9 +142,21 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="evaluate.py JSON output")
     parser.add_argument("--version", default="plates-2026.11")
     parser.add_argument("--only", choices=("detector", "ocr"), help="republish this model alone")
+    parser.add_argument(
+        "--trained-at",
+        metavar="COMMIT",
+        help="the commit whose training code made the models (default: the last commit of "
+        "that code, +dirty when it has changes)",
+    )
     args = parser.parse_args()
+    trained = None
+    if args.trained_at:
+        trained = _git("rev-parse", "--verify", "--quiet", f"{args.trained_at}^{{commit}}")
+        if not trained:
+            parser.error(f"--trained-at: {args.trained_at!r} is not a commit of this repository")
     only = (args.only,) if args.only else ("detector", "ocr")
-    publish(flatten(json.loads(args.metrics.read_text(encoding="utf-8"))), args.version, only)
+    report = json.loads(args.metrics.read_text(encoding="utf-8"))
+    publish(flatten(report), args.version, only, trained)
     print(f"updated {MANIFEST}")
 
 
