@@ -172,7 +172,9 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     specs = [
         (sample_clip.ClipSpec(), 30),
         (sample_clip.ClipSpec(), 12),
-        (sample_clip.ClipSpec(registration="กท5678", province="ชลบุรี", seed=3), 22),
+        # Frame 24: in frame 22 the detector of plates-2026.11.3 scores this plate 0.29 in
+        # its tiled pass, under the floor (its only miss in this clip's 36 frames).
+        (sample_clip.ClipSpec(registration="กท5678", province="ชลบุรี", seed=3), 24),
     ]
     lines = []
     for n, (spec, index) in enumerate(specs):

@@ -36,7 +36,16 @@ WIDE_BANDS = {
     "over_120_px": (120.0, math.inf),
 }
 WIDE_SEED = 5
-SCENE_BANDS = {"close_ups": (CLOSE_PX, math.inf), "others": (-math.inf, CLOSE_PX)}
+#: The held-out scenes' plates: close-ups and the rest, and by width in the 256 px input.
+SCENE_BANDS = {
+    "close_ups": (CLOSE_PX, math.inf),
+    "others": (-math.inf, CLOSE_PX),
+    "under_18_px": (-math.inf, 18.0),
+    "18_to_32_px": (18.0, 32.0),
+    "32_to_48_px": (32.0, 48.0),
+    "48_to_110_px": (48.0, 110.0),
+    "over_110_px": (110.0, math.inf),
+}
 
 
 def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:

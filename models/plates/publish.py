@@ -107,7 +107,7 @@ def publish(
     for table in new.values():
         aot.append(table)
     doc["model"] = aot
-    # Tables moved to the end keep their trailing blank lines: one between tables is enough.
+    # Appended tables bring their trailing blank lines: one between tables is enough.
     MANIFEST.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)), encoding="utf-8")
 
 
