@@ -172,8 +172,8 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     specs = [
         (sample_clip.ClipSpec(), 30),
         (sample_clip.ClipSpec(), 12),
-        # Frame 24: in frame 22 the detector of plates-2026.11.3 scores this plate 0.29 in
-        # its tiled pass, under the floor (its only miss in this clip's 36 frames).
+        # Frame 24: in frame 22 the tile-trained detectors (plates-2026.11.3 on) score this
+        # plate under the floor in their tiled pass (their only miss in the clip's 36 frames).
         (sample_clip.ClipSpec(registration="กท5678", province="ชลบุรี", seed=3), 24),
     ]
     lines = []
