@@ -176,6 +176,7 @@ def test_the_dataset_command_takes_a_share_of_tiles_for_scenes_only(tmp_path: Pa
             cwd=Path(__file__).resolve().parents[1],
             capture_output=True,
             text=True,
+            timeout=60,
             check=False,
         )
         assert done.returncode == 2 and "--tiles must be 0 to 1" in done.stderr

@@ -208,8 +208,8 @@ def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> 
 
 def tile_scene(rng: np.random.Generator) -> Scene:
     """One tile of a tiled detector pass: a square of a pole camera's frame, made with the
-    frame's plates (``WIDE_PLATES``) and clutter (as dense as ``wide_scene``'s) at its own
-    resolution, captured there, then shrunk to the detector's input by a factor drawn from
+    frame's plates (``WIDE_PLATES``) and clutter (at least as dense as ``wide_scene``'s) at its
+    own resolution, captured there, then shrunk to the detector's input by a factor drawn from
     ``TILE_FACTORS``. Its plates come out 10-160 px wide and its clutter small: a distant
     car's plate among signs, which the 256 px scenes hold too rarely."""
     factor = rng.uniform(*TILE_FACTORS)
