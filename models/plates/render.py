@@ -11,6 +11,8 @@ from models.plates import alphabet, degrade, layout
 
 #: Model input of the OCR network: grey, height x width.
 OCR_SIZE = (64, 128)
+#: The share of crops cut tight to the plate (``loose_crop``).
+TIGHT_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,18 @@ def mounted(plate: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, n
 
 
 def loose_crop(quad: np.ndarray, rng: np.random.Generator) -> tuple[float, float, float, float]:
-    """A detector-like box around a plate quad: loose by 0-15 %, off-centre by a few %."""
+    """A detector-like box around a plate quad: loose by 0-15 %, off-centre by a few %.
+
+    A quarter are tight instead, cut at the plate's edge or up to 5 % inside it, where the
+    registration fills the crop from side to side: a tight detector box, or a close-up
+    photo of the plate alone, which leaves no margin to add.
+    """
     x0, y0 = quad.min(axis=0)
     x1, y1 = quad.max(axis=0)
     w, h = x1 - x0, y1 - y0
-    pad = rng.uniform(-0.03, 0.15, 4) * [w, h, w, h]
+    tight = rng.random() < TIGHT_SHARE
+    pad = rng.uniform(-0.05, 0.03, 4) if tight else rng.uniform(-0.03, 0.15, 4)
+    pad *= [w, h, w, h]
     shift = rng.normal(0, 0.03, 2) * [w, h]
     return (
         x0 - pad[0] + shift[0],
