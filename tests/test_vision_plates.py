@@ -101,6 +101,17 @@ def test_overlapping_peaks_are_one_plate_and_separate_plates_stay() -> None:
     assert suppress(plates) == [plates[0], plates[2]]
 
 
+def test_a_box_mostly_inside_a_better_one_is_part_of_that_plate() -> None:
+    # One half of a near plate, boxed by a tile, overlaps the whole plate's box by an IoU
+    # of about 0.3 only; a plate beside it, touching the same box, stays.
+    plates = [
+        Detection((100, 100, 500, 230), 0.8),
+        Detection((40, 100, 220, 230), 0.7),  # IoU 0.26, two thirds of it inside the first
+        Detection((480, 110, 620, 170), 0.6),  # a seventh inside
+    ]
+    assert suppress(plates) == [plates[0], plates[2]]
+
+
 def test_letterbox_keeps_the_aspect_at_the_top_left_like_training() -> None:
     frame = np.full((720, 1280), 200, np.uint8)
     square, scale = letterbox(frame, 256)

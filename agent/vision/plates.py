@@ -36,6 +36,7 @@ from agent.vision.tracker import iou
 CROP_MARGIN = 0.08  # what the OCR was trained on (models/plates/pipeline.py CROP_PAD)
 MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the car
 NMS_IOU = 0.3  # two peaks whose boxes overlap more are one plate
+NMS_INSIDE = 0.6  # ... as are two where this share of the weaker box lies inside the better
 MAX_PLATES = 10
 HANDOVER_PX = 100  # a coarser pass adds plates at least this wide in the finer pass's input
 TILE_OVERLAP_PX = 80  # ... or this wide in a tiled pass, whose tiles overlap by as much
@@ -274,12 +275,28 @@ def peaks(
 
 
 def suppress(detections: list[Detection], threshold: float = NMS_IOU) -> list[Detection]:
-    """Greedy non-maximum suppression of detections sorted best first."""
+    """Greedy non-maximum suppression of detections sorted best first.
+
+    A box also goes when most of it lies inside a better one (`NMS_INSIDE`): on a near
+    plate, a tile may box one half of it, which overlaps the whole plate's box too little
+    for the IoU to tell, and plates do not lie inside one another.
+    """
     kept: list[Detection] = []
     for detection in detections:
-        if all(iou(detection.box, k.box) <= threshold for k in kept):
+        if all(
+            iou(detection.box, k.box) <= threshold and _inside(detection.box, k.box) <= NMS_INSIDE
+            for k in kept
+        ):
             kept.append(detection)
     return kept
+
+
+def _inside(box: Box, other: Box) -> float:
+    """The share of `box`'s area that lies inside `other`."""
+    w = min(box[2], other[2]) - max(box[0], other[0])
+    h = min(box[3], other[3]) - max(box[1], other[1])
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return max(0.0, w) * max(0.0, h) / area if area > 0 else 0.0
 
 
 def _clip(box: tuple[float, ...], width: int, height: int) -> Box:
