@@ -31,7 +31,7 @@ from agent.vision.image import Box, Image, crop, sharpness, shrink
 from agent.vision.readings import Reading
 from agent.vision.rectify import grey, plate_crop
 from agent.vision.runtime import FloatArray, Model
-from agent.vision.tracker import iou
+from agent.vision.tracker import intersection, iou
 
 CROP_MARGIN = 0.08  # what the OCR was trained on (models/plates/pipeline.py CROP_PAD)
 MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the car
@@ -293,10 +293,8 @@ def suppress(detections: list[Detection], threshold: float = NMS_IOU) -> list[De
 
 def _inside(box: Box, other: Box) -> float:
     """The share of `box`'s area that lies inside `other`."""
-    w = min(box[2], other[2]) - max(box[0], other[0])
-    h = min(box[3], other[3]) - max(box[1], other[1])
     area = (box[2] - box[0]) * (box[3] - box[1])
-    return max(0.0, w) * max(0.0, h) / area if area > 0 else 0.0
+    return intersection(box, other) / area if area > 0 else 0.0
 
 
 def _clip(box: tuple[float, ...], width: int, height: int) -> Box:

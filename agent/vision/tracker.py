@@ -231,11 +231,16 @@ class PlateTracker:
         )
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes (0 when either is empty)."""
+def intersection(a: Box, b: Box) -> float:
+    """The area two boxes share."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(0.0, w) * max(0.0, h)
+    return max(0.0, w) * max(0.0, h)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    inter = intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
