@@ -132,10 +132,11 @@ def weight(path: str, kind: str) -> float:
 
 @functools.cache
 def weighted_glyph(path: str, char: str, steps: int) -> Glyph:
-    """``glyph`` with its strokes made ``2 * steps`` px heavier (lighter when negative).
+    """``glyph`` (a character, or a shaped string such as a province name) with its strokes
+    made ``2 * steps`` px heavier (lighter when negative).
 
-    A 3 px maximum or minimum filter per step, at the reference size, where a consonant
-    is 40-50 px tall and its strokes 4-14 px wide.
+    A 3 px maximum or minimum filter per step, at the reference size, where a digit or base
+    consonant is 39-48 px tall and its strokes 3-11 px wide.
     """
     g = glyph(path, char)
     if steps == 0:
@@ -145,12 +146,6 @@ def weighted_glyph(path: str, char: str, steps: int) -> Glyph:
     pad = abs(steps)
     image = Image.fromarray(np.pad(g.mask, pad)).filter(shaped)
     return Glyph(np.asarray(image), g.top - pad)
-
-
-@functools.cache
-def text_mask(path: str, text: str) -> Glyph:
-    """A shaped string (a province name with its vowels and tone marks)."""
-    return glyph(path, text)
 
 
 def copy_faces(root: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw
 
 from models.plates import alphabet, fonts
 
@@ -115,15 +115,14 @@ def line_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
 def province_mask(province: int, height: float, rng: np.random.Generator) -> np.ndarray:
     """Ink of a province name whose full height (with marks) is ``height`` px.
 
-    Its strokes are 1-2 px at this size, where a 3 px minimum or maximum filter, as
-    ``line_mask`` varies the far larger registration, would leave a fifth of the ink or
-    double it. A quarter are drawn bolder at the reference size instead, where the same
-    filter thickens the strokes by a third to a half: real province lines, small and
-    blurred, look bolder than the regular faces. Thinning them leaves hairlines.
+    Its strokes are 1-2 px at this size, where a 3 px minimum or maximum filter would leave
+    a fifth of the ink or double it. Like the registration's, its weight is changed at the
+    reference size instead (``fonts.weighted_glyph``), where the same filter thickens the
+    strokes by a third to a half: a quarter are drawn bolder, since real province lines,
+    small and blurred, look bolder than the regular faces. Thinning them leaves hairlines.
     """
-    g = fonts.text_mask(fonts.pick_letter_font(rng), alphabet.PROVINCES[province])
-    if rng.random() < 0.25:
-        g = fonts.Glyph(np.asarray(Image.fromarray(g.mask).filter(ImageFilter.MaxFilter(3))), g.top)
+    name = alphabet.PROVINCES[province]
+    g = fonts.weighted_glyph(fonts.pick_letter_font(rng), name, int(rng.random() < 0.25))
     mask, _ = _scaled(g, height / g.mask.shape[0], rng.uniform(0.8, 1.05))
     return mask
 
