@@ -60,6 +60,24 @@ def test_provinces_are_the_77_and_betong() -> None:
     assert len(alphabet.ISSUED_CONSONANTS) == 42
 
 
+def test_buses_and_trucks_take_their_own_colours_and_mostly_the_issued_layout() -> None:
+    rng = np.random.default_rng(9)
+    specs = [layout.random_spec(rng) for _ in range(3000)]
+    trucks = [s for s in specs if layout.is_truck(s.registration)]
+    assert {s.style for s in trucks} == set(layout.TRUCK_STYLES)
+    assert "bus" not in {s.style for s in specs if not layout.is_truck(s.registration)}
+
+    def has_header(spec: layout.PlateSpec, seed: int) -> bool:
+        # Above the number's band: a car plate layout leaves it blank, only the Latin
+        # "THAILAND" header puts ink there.
+        plate = layout.render_plate(spec, np.random.default_rng(seed)).mean(axis=2)
+        h, w = plate.shape
+        return float(plate[round(0.08 * h) : round(0.13 * h), w // 3 : 2 * w // 3].std()) > 10
+
+    headed = [has_header(spec, seed) for seed, spec in enumerate(trucks[:60])]
+    assert 0.5 < sum(headed) / len(headed) < 0.9
+
+
 @pytest.mark.parametrize("style", sorted(layout.STYLES))
 def test_every_style_renders_a_plate_of_the_real_proportions(style: str) -> None:
     rng = np.random.default_rng(1)

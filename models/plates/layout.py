@@ -25,11 +25,18 @@ STYLES: dict[str, tuple[float, tuple[int, int, int], tuple[int, int, int]]] = {
     "blue": (0.03, (30, 70, 160), (240, 240, 240)),
     "graphic": (0.12, (230, 230, 225), (15, 15, 15)),
     "motorcycle": (0.12, (238, 238, 232), (20, 20, 20)),
+    "bus": (0.0, (240, 200, 30), (140, 35, 25)),
 }
 BANGKOK_SHARE = 0.3
 DOUBLED_SHARE = 0.15
 #: Buses and trucks: ``NN-NNNN`` (the hyphen is printed, the OCR reads six digits).
 TRUCK_SHARE = 0.06
+#: Their styles: yellow with dark red text ("bus") or black ("taxi") as issued, some in a
+#: car plate's colours.
+TRUCK_STYLES = {"bus": 0.55, "taxi": 0.25, "private": 0.1, "pickup": 0.1}
+#: The share of them drawn as issued: "THAILAND" and a small class number over a taller,
+#: condensed number, the province smaller under it. The rest in a car plate's layout.
+TRUCK_HEADER_SHARE = 0.7
 #: Older single-consonant car plates print a hyphen before the number (``ก-1234``).
 HYPHEN_SHARE = 0.4
 #: Stroke width over digit height of a registration (``fonts.weight``), before condensing
@@ -64,14 +71,27 @@ def random_registration(rng: np.random.Generator, *, motorcycle: bool = False) -
     return series + "".join(chosen) + number
 
 
+def _pick(weights: dict[str, float], rng: np.random.Generator) -> str:
+    names = list(weights)
+    p = np.array([weights[n] for n in names])
+    return names[rng.choice(len(names), p=p / p.sum())]
+
+
+def is_truck(registration: str) -> bool:
+    """Whether ``registration`` is a bus or truck's ``NN-NNNN`` (it has no consonant)."""
+    return not alphabet.split_registration(registration)[1]
+
+
 def random_spec(rng: np.random.Generator) -> PlateSpec:
-    """A random plate: style by weight, Bangkok as often as on the road."""
-    names = list(STYLES)
-    weights = np.array([STYLES[n][0] for n in names])
-    style = names[rng.choice(len(names), p=weights / weights.sum())]
+    """A random plate: style by weight, Bangkok as often as on the road; buses and trucks
+    in their own colours (``TRUCK_STYLES``)."""
+    style = _pick({name: weight for name, (weight, _, _) in STYLES.items()}, rng)
     n = len(alphabet.PROVINCES)
     province = 0 if rng.random() < BANGKOK_SHARE else int(rng.integers(n))
-    return PlateSpec(random_registration(rng, motorcycle=style == "motorcycle"), province, style)
+    registration = random_registration(rng, motorcycle=style == "motorcycle")
+    if is_truck(registration):
+        style = _pick(TRUCK_STYLES, rng)
+    return PlateSpec(registration, province, style)
 
 
 def _scaled(g: fonts.Glyph, scale: float, condense: float) -> tuple[np.ndarray, float]:
@@ -142,6 +162,27 @@ def _paste(
     region[:] = region * (1 - alpha) + np.asarray(fg, np.float32) * alpha
 
 
+def _truck_lines(plate: np.ndarray, spec: PlateSpec, rng: np.random.Generator, fg) -> None:
+    """A bus or truck plate's lines as issued: a Latin "THAILAND" header, often with the
+    vehicle's two-digit class at its right, a number half the plate high, the province
+    under it."""
+    h, w, _ = plate.shape
+    face = fonts.pick_digit_font(rng)
+    head_h, bold = rng.uniform(0.09, 0.13) * h, int(rng.integers(0, 2))
+    header = fonts.weighted_glyph(face, "THAILAND", bold)
+    mask, _ = _scaled(header, head_h / header.mask.shape[0], rng.uniform(1.0, 1.4))
+    _paste(plate, mask, (w / 2, 0.14 * h), 0.5 * w, fg)
+    if rng.random() < 0.7:
+        code = fonts.weighted_glyph(face, f"{rng.integers(1, 100):02d}", bold)
+        mask, _ = _scaled(code, head_h / code.mask.shape[0], 1.0)
+        _paste(plate, mask, (rng.uniform(0.84, 0.9) * w, 0.14 * h), 0.12 * w, fg)
+    text = spec.registration.replace("-", " - " if rng.random() < 0.3 else "-")
+    digit_h = rng.uniform(0.44, 0.52) * h
+    _paste(plate, line_mask(text, digit_h, rng), (w / 2, 0.54 * h), 0.9 * w, fg)
+    prov_h = rng.uniform(0.12, 0.16) * h
+    _paste(plate, province_mask(spec.province, prov_h, rng), (w / 2, 0.87 * h), 0.7 * w, fg)
+
+
 def _background(style: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     base = np.asarray(STYLES[style][1], np.float32) + rng.normal(0, 8, 3)
     plate = np.broadcast_to(base, (h, w, 3)).copy()
@@ -184,6 +225,8 @@ def render_plate(spec: PlateSpec, rng: np.random.Generator, scale: float = 1.0) 
         _paste(plate, line_mask(series + letters, 0.24 * h, rng), (w / 2, 0.24 * h), 0.8 * w, fg)
         _paste(plate, province_mask(spec.province, 0.15 * h, rng), (w / 2, 0.48 * h), 0.85 * w, fg)
         _paste(plate, line_mask(number, 0.3 * h, rng), (w / 2, 0.74 * h), 0.85 * w, fg)
+    elif is_truck(spec.registration) and rng.random() < TRUCK_HEADER_SHARE:
+        _truck_lines(plate, spec, rng, fg)
     else:
         series, letters, number = alphabet.split_registration(spec.registration)
         text = f"{series}{letters} {number}"
