@@ -66,6 +66,13 @@ def _model_options(command: argparse.ArgumentParser) -> None:
         "at most 1 fits it in that fraction of the input, more cuts it into tiles "
         "(default: vision.plate_scales; 1.66,0.5 finds distant plates and close-ups)",
     )
+    command.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 3),
+        help="reads of a crop the OCR is not sure of: as cut, zoomed in, zoomed out "
+        "(default: vision.plate_ocr_views)",
+    )
 
 
 def _score(text: str) -> float:
@@ -99,6 +106,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         min_score=args.min_score or vision.min_plate_score,
         scales=args.scales or vision.plate_scales,
         deskew=vision.plate_deskew,
+        views=args.views or vision.plate_ocr_views,
     )
     return plate_watch.load(
         options,

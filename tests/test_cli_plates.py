@@ -138,6 +138,30 @@ def test_plates_read_with_bad_scales_is_a_usage_error(
     assert "--scales" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("views", ["0", "4", "x"])
+def test_plates_read_with_bad_views_is_a_usage_error(
+    views: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["plates", "read", "any.png", *MODELS, "--views", views])
+    assert exited.value.code == 2
+    assert "--views" in capsys.readouterr().err
+
+
+def test_plates_read_reads_one_view_or_three_as_asked(
+    road: tuple[Path, list[float]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = road
+    found = []
+    for views in ("1", "3"):
+        assert main(["plates", "read", str(path), *MODELS, "--json", "--views", views]) == 0
+        (result,) = json.loads(capsys.readouterr().out)
+        found.append(max(result["plates"], key=lambda plate: plate["score"]))
+    # The drawn plate is read unsure of one letter as cut; the zoomed views settle it.
+    assert found[0]["box"] == found[1]["box"]
+    assert min(found[0]["confidences"]) < 0.8 <= min(found[1]["confidences"])
+
+
 def test_plates_read_names_each_bad_file_and_still_reads_the_others(
     road: tuple[Path, list[float]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -168,3 +168,22 @@ def test_a_floor_skips_the_search_only_for_reads_the_caller_would_drop() -> None
             assert not floored.valid and floored == pt.greedy(probs)
     assert skipped > 100 and kept > 5  # both sides of the floor are exercised
     assert pt.constrained(probs, floor=0.0) == pt.constrained(probs)
+
+
+def read(text: str, *confidences: float) -> pt.PlateText:
+    return pt.PlateText(text, confidences, pt.is_valid_registration(text))
+
+
+def test_the_reads_of_one_plate_agree_by_confidence_weighted_vote() -> None:
+    sure, unsure = read("กข12", 0.9, 0.9, 0.9, 0.9), read("กฃ12", 0.5, 0.5, 0.5, 0.5)
+    two = read("กข12", 0.6, 0.6, 0.6, 0.6)
+    # Two weaker reads agreeing (1.2) outvote a single surer one (0.95), and the most
+    # confident read of the winning text is returned, with its own confidences.
+    assert pt.agreed([read("กค12", 0.95, 0.95, 0.95, 0.95), two, sure]) == sure
+    # A read breaking the format has no vote, however confident.
+    assert pt.agreed([read("ก1ข2", 1, 1, 1, 1), two]) == two
+    # A tie goes to the earlier read; with no valid read, the first is returned as it is.
+    assert pt.agreed([read("กค12", 0.6, 0.6, 0.6, 0.6), two]).text == "กค12"
+    broken = [read("ก1ข2", 0.4, 0.4, 0.4, 0.4), read("12", 0.9, 0.9)]
+    assert pt.agreed(broken) == broken[0]
+    assert unsure.mean_confidence == 0.5 and read("", *()).mean_confidence == 0.0

@@ -35,6 +35,7 @@ from agent.vision.plates import (
     peaks,
     suppress,
     tile_starts,
+    zoomed,
 )
 from agent.vision.readings import split
 from agent.vision.rectify import plate_crop, skew_angle
@@ -303,6 +304,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(level, []).plates == PlateOptions(deskew=True)
     whole = VisionConfig(plates=True, plate_scales=[1.0])
     assert spec_of(whole, []).plates == PlateOptions(scales=(1.0,))
+    once = VisionConfig(plates=True, plate_ocr_views=1)
+    assert spec_of(once, []).plates == PlateOptions(views=1)
 
 
 # --- the committed models ------------------------------------------------------------------------
@@ -518,7 +521,7 @@ def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
     plate_models: tuple[Model, Model],
 ) -> None:
     pipeline = pytest.importorskip("models.plates.pipeline")
-    reader = PlateReader(plate_models[1])
+    reader = PlateReader(plate_models[1], views=1)
     reference = pipeline.PlateReader(*committed_models())
     spec = sample_clip.ClipSpec()
     for index in (10, 20, 30):
@@ -529,6 +532,57 @@ def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
         ours = reader.ocr(crop)
         assert ours.registration == plate_text.constrained(probs)
         assert ours.province == plate_text.province(out[len(plate_text.PROVINCES)])[0]
+
+
+def test_zooming_a_crop_keeps_its_size_and_centre_and_repeats_its_edges() -> None:
+    crop = np.full((64, 128), 200, np.uint8)
+    crop[:, :4] = 10  # a dark left edge
+    crop[28:36, 60:68] = 0  # a dark square at the centre
+    bigger, smaller = zoomed(crop, 1.5), zoomed(crop, 0.5)
+    assert bigger.shape == smaller.shape == crop.shape and zoomed(crop, 1.0) is crop
+    assert (bigger[:, :40] == 200).all()  # the left edge cut off
+    dark = lambda image: np.argwhere(image[8:56, 40:88] < 100) + np.array([8, 40])  # noqa: E731
+    assert np.ptp(dark(bigger)[:, 1]) + 1 == 12 and np.ptp(dark(smaller)[:, 1]) + 1 == 4
+    assert dark(bigger).mean(axis=0) == pytest.approx(dark(crop).mean(axis=0), abs=0.6)
+    assert (smaller[:, :2] <= 10).all()  # the dark edge repeated, not a black border added
+
+
+def rendered_crop(registration: str) -> np.ndarray:
+    """A clean private plate, rendered by the generator, framed and sized as the OCR input."""
+    clip_frames()  # skips without the fonts
+    from models.plates import layout  # noqa: PLC0415
+
+    spec = layout.PlateSpec(registration, 0, "private")
+    plate = layout.render_plate(spec, np.random.default_rng(0)).clip(0, 255).astype(np.uint8)
+    framed = cv2.copyMakeBorder(
+        cv2.cvtColor(plate, cv2.COLOR_RGB2GRAY), 8, 8, 18, 18, cv2.BORDER_CONSTANT, value=90
+    )
+    return np.asarray(cv2.resize(framed, (128, 64), interpolation=cv2.INTER_AREA))
+
+
+def test_a_sure_read_is_kept_and_an_unsure_one_read_again_zoomed(
+    plate_models: tuple[Model, Model],
+) -> None:
+    reader, once = PlateReader(plate_models[1]), PlateReader(plate_models[1], views=1)
+    clear = rendered_crop("2กข345")
+    assert reader.ocr(clear) == once.ocr(clear) and reader.invokes == 1
+    assert reader.ocr(clear).registration.text == "2กข345" and reader.invokes == 2
+    # The sample clip's plate: read right but unsure of its ข as cut.
+    spec = sample_clip.ClipSpec()
+    image = cv2.cvtColor(clip_frames()[20][0], cv2.COLOR_BGR2GRAY)
+    unsure = reader.crop(image, sample_clip.plate_box(spec, 20))
+    views = [once.ocr(zoomed(unsure, factor)) for factor in (1.0, 1.06, 0.94)]
+    assert min(views[0].registration.confidences) < 0.8
+    read = reader.ocr(unsure)
+    assert reader.invokes == 5
+    assert read.registration == plate_text.agreed([v.registration for v in views])
+    assert read.registration.text == spec.registration
+    assert read.registration.mean_confidence > views[0].registration.mean_confidence
+    noise = np.random.default_rng(1).integers(0, 256, clear.shape, np.uint8)
+    reader.ocr(noise, floor=0.9)  # no read of it could reach the floor: read once
+    assert reader.invokes == 6
+    with pytest.raises(ValueError, match="views must be 1 to 3"):
+        PlateReader(plate_models[1], views=4)
 
 
 def test_the_pipeline_reads_the_rendered_plate_of_the_sample_clip(

@@ -36,6 +36,8 @@ class VisionConfig(Section):
     )
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
     plate_deskew: bool = False
+    # agent.vision.plates.OCR_ZOOMS: read each crop as cut, then zoomed in, then out.
+    plate_ocr_views: int = Field(default=3, ge=1, le=3)
 
 
 # OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).

@@ -13,6 +13,7 @@ format fixed about one real plate in 85 in the first experiment.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,28 @@ class PlateText:
     text: str
     confidences: tuple[float, ...]
     valid: bool
+
+    @property
+    def mean_confidence(self) -> float:
+        """The characters' mean confidence (0 for an empty read)."""
+        return sum(self.confidences) / len(self.confidences) if self.confidences else 0.0
+
+
+def agreed(reads: Sequence[PlateText]) -> PlateText:
+    """The registration most of `reads` (of one plate) agree on.
+
+    Each valid read votes for its text with its mean confidence; of the reads of the
+    winning text, the most confident is returned. A tie goes to the earlier read, and with
+    no valid read the first read is returned as it is.
+    """
+    votes: dict[str, float] = {}
+    for read in reads:
+        if read.valid:
+            votes[read.text] = votes.get(read.text, 0.0) + read.mean_confidence
+    if not votes:
+        return reads[0]
+    text = max(votes, key=votes.__getitem__)
+    return max((r for r in reads if r.text == text), key=lambda r: r.mean_confidence)
 
 
 def _class_mask(chars: str) -> NDArray[np.bool_]:

@@ -40,6 +40,7 @@ class PlateOptions:
     scales: tuple[float, ...] = (1.66, 0.5)
     min_confidence: float = 0.5
     deskew: bool = False
+    views: int = 3
 
 
 def load(
@@ -56,7 +57,7 @@ def load(
     detector = PlateDetector(loaded[0], min_score=options.min_score, scales=options.scales)
     return PlateWatch(
         detector,
-        PlateReader(loaded[1], deskew=options.deskew),
+        PlateReader(loaded[1], deskew=options.deskew, views=options.views),
         min_confidence=options.min_confidence,
     )
 

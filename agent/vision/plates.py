@@ -11,8 +11,11 @@ full-resolution image, stretches it to the OCR input and decodes the CTC output 
 plate format (agent.vision.plate_text). Turning the crop level first (agent.vision.rectify,
 `vision.plate_deskew`) is off by default: the OCR is trained on level crops of tilted
 plates, and on the local real photos turning them cost exact readings and provinces.
-Both models take uint8 pixels with scale 1/255, so images are copied into their input
-tensors as they are, without a round trip through floats.
+Where its first read of a crop is not sure, the reader reads it again zoomed a little in
+and out (`OCR_ZOOMS`, `vision.plate_ocr_views`), and keeps the registration the reads agree
+on (`plate_text.agreed`) and the province of their mean probabilities. Both models take
+uint8 pixels with scale 1/255, so images are copied into their input tensors as they are,
+without a round trip through floats.
 """
 
 from __future__ import annotations
@@ -35,6 +38,15 @@ from agent.vision.tracker import intersection, iou
 
 CROP_MARGIN = 0.08  # what the OCR was trained on (models/plates/pipeline.py CROP_PAD)
 MEDIA_MARGIN = 0.15  # the plate.jpg sent with an event shows a little of the car
+#: The views of a crop the OCR reads (`vision.plate_ocr_views` takes the first 1-3): as cut,
+#: zoomed 6 % in (its edges cut off) and 6 % out (its edges repeated). A detector's box is
+#: never exactly the training crops' margin, and a misread in one view is rarely repeated in
+#: the others: on 2,000 held-out synthetic crops three views read 2 points more
+#: registrations exactly than one and 1 point more provinces (models/README.md).
+OCR_ZOOMS = (1.0, 1.06, 0.94)
+#: A valid first read whose every character is at least this confident is not read again:
+#: two crops in three, as accurate alone as with the other views.
+SURE = 0.8
 NMS_IOU = 0.3  # two peaks whose boxes overlap more are one plate
 NMS_INSIDE = 0.6  # ... as are two where this share of the weaker box lies inside the better
 MAX_PLATES = 10
@@ -297,6 +309,30 @@ def _inside(box: Box, other: Box) -> float:
     return intersection(box, other) / area if area > 0 else 0.0
 
 
+def _read_again(
+    first: plate_text.PlateText, probs: FloatArray, province: FloatArray, floor: float
+) -> bool:
+    """Whether a crop's first read is worth more views: it is not sure of the registration
+    or of the province (`SURE`), and some read of it could reach the caller's `floor`
+    (below it, the caller drops the crop)."""
+    if first.valid and min(first.confidences) >= SURE and float(province.max()) >= SURE:
+        return False
+    return floor <= 0 or plate_text.best_mean_confidence(probs) >= floor
+
+
+def zoomed(crop: Image, factor: float) -> Image:
+    """`crop` scaled by `factor` about its centre, its size kept: above 1 its edges are cut
+    off, below 1 its edge pixels are repeated to fill the border."""
+    if factor == 1.0:
+        return crop
+    height, width = crop.shape[:2]
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), 0.0, factor)
+    scaled = cv2.warpAffine(
+        crop, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(scaled, dtype=np.uint8)
+
+
 def _clip(box: tuple[float, ...], width: int, height: int) -> Box:
     x0, y0, x1, y1 = box
     return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
@@ -314,8 +350,11 @@ class Text:
 class PlateReader:
     """Reads the plate in a box of the full-resolution image with the plate OCR."""
 
-    def __init__(self, model: Model, *, deskew: bool = False) -> None:
-        self.model, self.deskew = model, deskew
+    def __init__(self, model: Model, *, deskew: bool = False, views: int = len(OCR_ZOOMS)) -> None:
+        if not 1 <= views <= len(OCR_ZOOMS):
+            raise ValueError(f"views must be 1 to {len(OCR_ZOOMS)}, got {views}")
+        self.model, self.deskew, self.zooms = model, deskew, OCR_ZOOMS[:views]
+        self.invokes = 0  # views read so far, all crops together (for measurements)
         self.size = _grey_input(model)
         self._text = _output(model, len(plate_text.OCR_CLASSES) + 1, "registration")
         self._province = _output(model, len(plate_text.PROVINCES), "province")
@@ -327,10 +366,17 @@ class PlateReader:
         `floor`: the mean character confidence below which the caller drops the read
         (`plate_text.constrained`: no format search where no read could reach it).
         """
-        outputs = _run_grey(self.model, crop, raw=self._raw_input)
-        probs = plate_text.softmax(outputs[self._text][0])
-        name, confidence = plate_text.province(outputs[self._province][0])
-        return Text(plate_text.constrained(probs, floor=floor), name, confidence)
+        reads, provinces = [], []
+        for factor in self.zooms:
+            outputs = _run_grey(self.model, zoomed(crop, factor), raw=self._raw_input)
+            self.invokes += 1
+            probs = plate_text.softmax(outputs[self._text][0])
+            reads.append(plate_text.constrained(probs, floor=floor))
+            provinces.append(outputs[self._province][0])
+            if len(reads) == 1 and not _read_again(reads[0], probs, provinces[0], floor):
+                break
+        name, confidence = plate_text.province(np.mean(provinces, axis=0))
+        return Text(plate_text.agreed(reads), name, confidence)
 
     def crop(self, image: Image, box: Box) -> NDArray[np.uint8]:
         """The OCR's input for the plate in `box`: margin, deskew, stretch."""

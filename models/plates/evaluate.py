@@ -1,6 +1,6 @@
 """Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
 
-    .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz \
+    .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
         --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300] \
         --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
@@ -63,6 +63,28 @@ def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     result["registration_exact_greedy"] = metrics.ocr_metrics(truths, greedy, [])[
         "registration_exact"
     ]
+    return result
+
+
+def runtime_ocr(ocr: Path, path: Path, views: int) -> dict[str, Any]:
+    """The runtime's reader (``agent.vision.plates``, ``views`` reads of each crop, as
+    ``vision.plate_ocr_views``) on held-out synthetic crops, and its mean time a crop."""
+    from agent.vision.plates import PlateReader  # noqa: PLC0415 - OpenCV
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    runtime = PlateReader(Model(ocr, name="plate-ocr"), views=views)
+    data = np.load(path)
+    truths = [decode([int(v) for v in row if v >= 0]) for row in data["labels"]]
+    reads, prov_ok, spent = [], [], []
+    for image, province in zip(data["images"], data["provinces"], strict=True):
+        start = time.perf_counter()
+        text = runtime.ocr(image)
+        spent.append(time.perf_counter() - start)
+        reads.append(text.registration.text)
+        prov_ok.append(text.province == plate_text.PROVINCES[int(province)])
+    result = metrics.ocr_metrics(truths, reads, prov_ok) | {"views": views}
+    result["ms_per_crop"] = round(1000 * float(np.mean(spent)), 3)
+    result["views_per_crop"] = round(runtime.invokes / max(1, len(reads)), 3)
     return result
 
 
@@ -151,6 +173,13 @@ def main() -> None:
         "instead of the runtime's default (vision.plate_scales)",
     )
     parser.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 3),
+        help="with --ocr-data: the runtime reader's reads of each crop "
+        "(default: vision.plate_ocr_views)",
+    )
+    parser.add_argument(
         "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
     )
     args = parser.parse_args()
@@ -158,6 +187,8 @@ def main() -> None:
     report: dict[str, Any] = {}
     if args.ocr_data:
         report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
+        views = args.views or VisionConfig().plate_ocr_views
+        report["synthetic_ocr_runtime"] = runtime_ocr(args.ocr, args.ocr_data, views)
     if args.scenes:
         report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
         if args.scales:

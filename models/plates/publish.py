@@ -118,6 +118,11 @@ def flatten(report: dict[str, Any]) -> dict[str, Any]:
     for key in ("registration_exact", "province_accuracy", "cer", "plates"):
         if key in ocr:
             out[f"ocr_synthetic_{key}"] = round(ocr[key], 4)
+    runtime_ocr = report.get("synthetic_ocr_runtime", {})
+    for key in ("registration_exact", "province_accuracy", "cer", "views"):
+        if key in runtime_ocr:
+            value = runtime_ocr[key]
+            out[f"ocr_runtime_{key}"] = round(value, 4) if isinstance(value, float) else value
     for key in ("recall", "precision", "plates"):
         if key in det:
             out[f"det_synthetic_{key}"] = round(det[key], 4)
