@@ -128,24 +128,20 @@ def test_plates_read_finds_the_drawn_plate_and_reads_a_valid_registration(
     assert f"{best['registration']} (valid;" in out
 
 
-@pytest.mark.parametrize("scales", ["0,1", "1,x", "1,3.5", "1,1,1,1,1", ""])
-def test_plates_read_with_bad_scales_is_a_usage_error(
-    scales: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        *(("--scales", scales) for scales in ("0,1", "1,x", "1,3.5", "1,1,1,1,1", "")),
+        *(("--views", views) for views in ("0", "4", "x")),
+    ],
+)
+def test_plates_read_with_bad_scales_or_views_is_a_usage_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["plates", "read", "any.png", *MODELS, "--scales", scales])
+        main(["plates", "read", "any.png", *MODELS, option, value])
     assert exited.value.code == 2
-    assert "--scales" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("views", ["0", "4", "x"])
-def test_plates_read_with_bad_views_is_a_usage_error(
-    views: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main(["plates", "read", "any.png", *MODELS, "--views", views])
-    assert exited.value.code == 2
-    assert "--views" in capsys.readouterr().err
+    assert option in capsys.readouterr().err
 
 
 def test_plates_read_reads_one_view_or_three_as_asked(
