@@ -105,6 +105,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         ocr=vision.plate_ocr,
         min_score=args.min_score or vision.min_plate_score,
         scales=args.scales or vision.plate_scales,
+        flip=vision.plate_flip,
         deskew=vision.plate_deskew,
         views=args.views or vision.plate_ocr_views,
     )

@@ -61,6 +61,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         min_score=vision.min_plate_score,
         scales=vision.plate_scales,
         min_confidence=vision.min_plate_confidence,
+        flip=vision.plate_flip,
         deskew=vision.plate_deskew,
         views=vision.plate_ocr_views,
     )

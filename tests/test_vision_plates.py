@@ -35,6 +35,7 @@ from agent.vision.plates import (
     peaks,
     suppress,
     tile_starts,
+    unmirrored,
     zoomed,
 )
 from agent.vision.readings import split
@@ -91,6 +92,25 @@ def test_peak_decoding_matches_the_cell_by_cell_reference() -> None:
     ours = peaks(heat, box, stride=4, min_score=0.3, top=1000)
     assert len(ours) >= 2
     assert_same(ours, reference_peaks(heat, box, 4, 0.3))
+
+
+def test_the_output_of_a_mirrored_input_turned_back_boxes_each_plate_where_it_is() -> None:
+    rng = np.random.default_rng(4)
+    heat = np.zeros((8, 16), np.float32)
+    heat[2, 3], heat[5, 12] = 0.9, 0.6
+    box = rng.uniform(0, 1, (8, 16, 4)).astype(np.float32)
+    # What the detector gives for the mirrored input: each plate's centre mirrored.
+    mirrored = unmirrored(heat, box)
+    twice = unmirrored(*mirrored)  # turning back twice is the identity
+    np.testing.assert_array_equal(twice[0], heat)
+    np.testing.assert_allclose(twice[1], box, atol=1e-6)
+    width = 16 * 4
+    found = peaks(heat, box, stride=4, min_score=0.3)
+    back = peaks(*mirrored, stride=4, min_score=0.3)
+    assert [d.score for d in back] == [d.score for d in found]
+    for d, m in zip(found, back, strict=True):
+        x0, y0, x1, y1 = d.box
+        assert m.box == pytest.approx((width - x1, y0, width - x0, y1), abs=1e-4)
 
 
 def test_overlapping_peaks_are_one_plate_and_separate_plates_stay() -> None:
@@ -304,8 +324,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(level, []).plates == PlateOptions(deskew=True)
     whole = VisionConfig(plates=True, plate_scales=[1.0])
     assert spec_of(whole, []).plates == PlateOptions(scales=(1.0,))
-    once = VisionConfig(plates=True, plate_ocr_views=1)
-    assert spec_of(once, []).plates == PlateOptions(views=1)
+    once = VisionConfig(plates=True, plate_ocr_views=1, plate_flip=True)
+    assert spec_of(once, []).plates == PlateOptions(views=1, flip=True)
 
 
 # --- the committed models ------------------------------------------------------------------------
@@ -390,6 +410,25 @@ def test_the_half_scale_pass_boxes_a_close_up_and_the_passes_merge(
     assert max(iou(d.box, truth) for d in half) > 0.8  # mapped back from a quarter of the input
     assert len(both) == 1  # one box per plate, not one per pass
     assert both[0] == max(whole + half, key=lambda d: d.score)
+
+
+def test_a_detector_that_also_looks_mirrored_finds_a_frame_and_its_mirror_alike(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    image, truth = clip_frames()[20]
+    assert truth is not None
+    flipping = PlateDetector(plate_models[0], flip=True, scales=(1.66, 0.5))
+    found, mirror = flipping.detect(image), flipping.detect(np.ascontiguousarray(image[:, ::-1]))
+    width = image.shape[1]
+    # Alike, not equal: the letterbox and the tiles are not mirrored with the frame.
+    assert [d.score for d in mirror] == pytest.approx([d.score for d in found], abs=0.02)
+    for d, m in zip(found, mirror, strict=True):
+        mirrored = (width - d.box[2], d.box[1], width - d.box[0], d.box[3])
+        assert m.box == pytest.approx(mirrored, abs=3)
+    plain = PlateDetector(plate_models[0], scales=(1.66, 0.5)).detect(image)
+    assert iou(found[0].box, truth) > 0.7 and iou(found[0].box, plain[0].box) > 0.8
 
 
 def test_the_half_scale_pass_leaves_small_plates_to_the_full_scale_one(

@@ -34,6 +34,8 @@ class VisionConfig(Section):
     plate_scales: tuple[Annotated[float, Field(ge=0.1, le=3)], ...] = Field(
         default=(1.66, 0.5), min_length=1, max_length=4
     )
+    # agent.vision.plates.PlateDetector: each pass also looks at the mirrored input.
+    plate_flip: bool = False
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
     plate_deskew: bool = False
     # agent.vision.plates.OCR_ZOOMS: read each crop as cut, then zoomed in, then out.

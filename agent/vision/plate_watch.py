@@ -38,6 +38,7 @@ class PlateOptions:
     ocr: str = "plate-ocr"
     min_score: float = 0.3
     scales: tuple[float, ...] = (1.66, 0.5)
+    flip: bool = False
     min_confidence: float = 0.5
     deskew: bool = False
     views: int = 3
@@ -54,7 +55,9 @@ def load(
         model = Model(models.require(entry, models_dir), name=name, num_threads=num_threads)
         model.warm_up()
         loaded.append(model)
-    detector = PlateDetector(loaded[0], min_score=options.min_score, scales=options.scales)
+    detector = PlateDetector(
+        loaded[0], min_score=options.min_score, scales=options.scales, flip=options.flip
+    )
     return PlateWatch(
         detector,
         PlateReader(loaded[1], deskew=options.deskew, views=options.views),

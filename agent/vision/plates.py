@@ -122,6 +122,9 @@ class PlateDetector:
     box reaching an inner edge of its tile, perhaps part of a near plate, counts only
     where no other box overlaps it. A tiled pass never enlarges past the image's own
     pixels: on a smaller image (a photo of one car) it is the whole-image pass, scale 1.
+    With `flip`, each square is also looked at mirrored, one more invoke, and the two
+    outputs are averaged, the mirrored one turned back (`unmirrored`), before the peaks
+    are found: on held-out synthetic scenes that finds more plates with fewer false boxes.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class PlateDetector:
         min_score: float = 0.3,
         top: int = MAX_PLATES,
         scales: tuple[float, ...] = (1.0,),
+        flip: bool = False,
     ) -> None:
         width, height = _grey_input(model)
         if width != height:
@@ -140,6 +144,7 @@ class PlateDetector:
                 f"plate detector scales must be in [0.1, {MAX_EXTENT:g}], got {list(scales)}"
             )
         self.model, self.size, self.min_score, self.top = model, width, min_score, top
+        self.flip = flip
         self.scales = tuple(sorted(set(scales), reverse=True))
         self._heat, self._box = _output(model, 1, "heatmap"), _output(model, 4, "box")
         self._raw_input = _takes_pixels(model)
@@ -182,8 +187,7 @@ class PlateDetector:
             square = np.zeros((self.size, self.size), np.uint8)
             tile = scaled[top : top + self.size, left : left + self.size]
             square[: tile.shape[0], : tile.shape[1]] = tile
-            outputs = _run_grey(self.model, square, raw=self._raw_input)
-            heat, box = outputs[self._heat][0, ..., 0], outputs[self._box][0]
+            heat, box = self._outputs(square)
             for d in peaks(heat, box, stride=self.stride, min_score=self.min_score, top=self.top):
                 x0, y0, x1, y1 = d.box
                 if (
@@ -195,6 +199,17 @@ class PlateDetector:
                     y0, y1 = (top + y0) / scale, (top + y1) / scale
                     (found if whole else cut).append(Detection((x0, y0, x1, y1), d.score))
         return self._best(found, image), self._best(cut, image)
+
+    def _outputs(self, square: Image) -> tuple[FloatArray, FloatArray]:
+        """The heatmap and box maps of one input square (averaged with its mirror's)."""
+        outputs = _run_grey(self.model, square, raw=self._raw_input)
+        heat, box = outputs[self._heat][0, ..., 0], outputs[self._box][0]
+        if not self.flip:
+            return heat, box
+        outputs = _run_grey(self.model, np.ascontiguousarray(square[:, ::-1]), raw=self._raw_input)
+        mirrored = unmirrored(outputs[self._heat][0, ..., 0], outputs[self._box][0])
+        both = ((heat + mirrored[0]) / 2, (box + mirrored[1]) / 2)
+        return both[0].astype(np.float32), both[1].astype(np.float32)
 
     def _best(self, found: list[Detection], image: Image) -> list[Detection]:
         height, width = image.shape[:2]
@@ -263,6 +278,14 @@ def letterbox(image: Image, size: int, extent: float = 1.0) -> tuple[Image, floa
     square = np.zeros((size, size), np.uint8)
     square[: small.shape[0], : small.shape[1]] = small
     return square, scale
+
+
+def unmirrored(heat: FloatArray, box: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The detector's output for a mirrored square turned back to the square's own: cells
+    mirrored, and a centre at fraction `dx` of its cell's width at `1 - dx` of it."""
+    turned = box[:, ::-1].copy()
+    turned[..., 0] = 1 - turned[..., 0]
+    return heat[:, ::-1], turned
 
 
 def peaks(

@@ -122,6 +122,8 @@ def runtime_detection(
     scales: tuple[float, ...],
     threshold: float,
     bands: dict[str, tuple[float, float]],
+    *,
+    flip: bool = False,
 ) -> dict[str, Any]:
     """The runtime's detector (``agent.vision.plates``, one pass per scale) on ``frames``.
 
@@ -132,7 +134,7 @@ def runtime_detection(
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(detector, name="plate-detector")
-    runtime = PlateDetector(model, min_score=threshold, scales=scales)
+    runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip)
     counts, found, spent = [], {name: [0, 0] for name in bands}, []
     for image, truth in frames:
         start = time.perf_counter()
@@ -144,7 +146,7 @@ def runtime_detection(
                 if low < box[2] - box[0] <= high:
                     found[name][0] += 1
                     found[name][1] += metrics.detection_counts(seen, [box])[2]
-    result = metrics.rates(counts) | {"scales": list(scales)}
+    result = metrics.rates(counts) | {"scales": list(scales), "flip": flip}
     for name, (plates, matched) in found.items():
         result[f"recall_{name}"] = {"plates": plates, "matched": matched}
     result["ms_per_frame"] = round(1000 * float(np.mean(spent)), 2) if spent else None
@@ -180,6 +182,12 @@ def main() -> None:
         "(default: vision.plate_ocr_views)",
     )
     parser.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=VisionConfig().plate_flip,
+        help="the runtime detector also looks at each input mirrored (vision.plate_flip)",
+    )
+    parser.add_argument(
         "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
     )
     args = parser.parse_args()
@@ -193,7 +201,12 @@ def main() -> None:
         report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
         if args.scales:
             report["synthetic_detection_runtime"] = runtime_detection(
-                args.detector, scenes(args.scenes), args.scales, args.threshold, SCENE_BANDS
+                args.detector,
+                scenes(args.scenes),
+                args.scales,
+                args.threshold,
+                SCENE_BANDS,
+                flip=args.flip,
             )
     if args.wide:
         report["wide_frames_runtime"] = runtime_detection(
@@ -202,6 +215,7 @@ def main() -> None:
             args.scales or VisionConfig().plate_scales,
             args.threshold,
             WIDE_BANDS,
+            flip=args.flip,
         )
     if args.real and (args.real / "labels.jsonl").exists():
         report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)
