@@ -8,10 +8,12 @@ runtime's own calls:
   tensor; anchor decoding, weighted NMS, mapping back, face quality);
 - plate-detector: `PlateDetector.detect` on the frame (grey, letterbox or tiles, quantise;
   peaks, boxes, NMS), with one pass, with `1,0.5` and with the default `vision.plate_scales`
-  (one invoke per scale at most 1, one per tile above);
+  (one invoke per scale at most 1, one per tile above), plain and mirrored too
+  (`vision.plate_flip`, twice the invokes);
 - plate-ocr, per plate: `PlateReader.read` on the plate's box in the frame (crop, deskew,
   stretch, quantise; softmax, format-constrained CTC decoding, province, sharpness, media
-  crop).
+  crop), reading it once and with the default `vision.plate_ocr_views` (again zoomed in
+  and out where the first read is not sure).
 
 The stages are timed inside those calls: the model's `invoke` is wrapped, so pre-processing
 is call -> invoke and post-processing is invoke -> return. The baseline is the same model's
@@ -155,11 +157,12 @@ def faces(name: str, frames: dict[str, Image], runs: int) -> None:
 def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) -> None:
     """The plate detector on the frame, then the OCR on the plate it found (else the true box)."""
     model = load("plate-detector")
-    for scales in ((1.0,), (1.0, 0.5), VisionConfig().plate_scales):
-        detector = PlateDetector(model, scales=scales)
+    default = VisionConfig().plate_scales
+    for scales, flip in (((1.0,), False), ((1.0, 0.5), False), (default, False), (default, True)):
+        detector = PlateDetector(model, scales=scales, flip=flip)
         stages = Stages(model)
         found = [stages.run(lambda d=detector: d.detect(frame)) for _ in range(runs)][-1]
-        passes = ",".join(f"{s:g}" for s in scales)
+        passes = ",".join(f"{s:g}" for s in scales) + (" mirrored too" if flip else "")
         what = f"scales {passes}: {len(found)} plate(s) found, true box {_rounded(truth)}"
         stages.report("plate-detector", what)
         model.invoke = stages.bare  # type: ignore[method-assign]
@@ -167,15 +170,19 @@ def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) ->
     # photo top right, some scoring higher), else the true box.
     on_plate = [d for d in found if iou(d.box, truth) >= 0.5]
     box = max(on_plate, key=lambda d: d.score).box if on_plate else truth
-    reader = PlateReader(load("plate-ocr"))
-    stages = Stages(reader.model)
-    reading = [stages.run(lambda: reader.read(frame, box, score=1.0, ts=0.0)) for _ in range(runs)]
-    read = reading[-1]
-    stages.report(
-        "plate-ocr",
-        f"per plate, box {_rounded(box)}: read {read.text!r} {read.province} "
-        f"(clip shows {sample_clip.ClipSpec.registration!r})",
-    )
+    model = load("plate-ocr")
+    for views in (1, VisionConfig().plate_ocr_views):
+        reader = PlateReader(model, views=views)
+        stages = Stages(model)
+        read = [
+            stages.run(lambda r=reader: r.read(frame, box, score=1.0, ts=0.0)) for _ in range(runs)
+        ][-1]
+        stages.report(
+            "plate-ocr",
+            f"per plate, views {views} ({reader.invokes / runs:g} read), box {_rounded(box)}: "
+            f"read {read.text!r} {read.province} (shows {sample_clip.ClipSpec.registration!r})",
+        )
+        model.invoke = stages.bare  # type: ignore[method-assign]
 
 
 def _rounded(box: tuple[float, ...]) -> list[int]:
