@@ -66,6 +66,11 @@ def _model_options(command: argparse.ArgumentParser) -> None:
         "at most 1 fits it in that fraction of the input, more cuts it into tiles "
         "(default: vision.plate_scales; 1.66,0.5 finds distant plates and close-ups)",
     )
+    add_views(command)
+
+
+def add_views(command: argparse.ArgumentParser) -> None:
+    """`--views`: how often the OCR may read a crop (also the evaluation script's option)."""
     command.add_argument(
         "--views",
         type=int,

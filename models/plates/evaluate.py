@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.cli_plates import add_views
 from agent.config import VisionConfig
 from agent.vision import plate_text
 from models.plates import metrics, pipeline, real
@@ -174,13 +175,7 @@ def main() -> None:
         help="with --scenes: also the runtime detector at S[,S...]; with --wide, those scales "
         "instead of the runtime's default (vision.plate_scales)",
     )
-    parser.add_argument(
-        "--views",
-        type=int,
-        choices=(1, 2, 3),
-        help="with --ocr-data: the runtime reader's reads of each crop "
-        "(default: vision.plate_ocr_views)",
-    )
+    add_views(parser)  # with --ocr-data: the runtime reader's
     parser.add_argument(
         "--flip",
         action=argparse.BooleanOptionalAction,
