@@ -26,6 +26,7 @@ from agent.vision import models, plate_text
 from agent.vision.camera import Frame
 from agent.vision.plate_watch import PlateOptions, PlateWatch
 from agent.vision.plates import (
+    OCR_ZOOMS,
     TILE_OVERLAP_PX,
     Detection,
     PlateDetector,
@@ -326,6 +327,10 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(whole, []).plates == PlateOptions(scales=(1.0,))
     once = VisionConfig(plates=True, plate_ocr_views=1, plate_flip=True)
     assert spec_of(once, []).plates == PlateOptions(views=1, flip=True)
+    # The config allows as many views as the reader has zooms, and no more.
+    assert VisionConfig(plate_ocr_views=len(OCR_ZOOMS)).plate_ocr_views == len(OCR_ZOOMS)
+    with pytest.raises(ValueError, match="plate_ocr_views"):
+        VisionConfig(plate_ocr_views=len(OCR_ZOOMS) + 1)
 
 
 # --- the committed models ------------------------------------------------------------------------

@@ -52,7 +52,7 @@ SCENE_BANDS = {
 def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     """OCR on held-out synthetic crops (constrained and greedy decoding)."""
     data = np.load(path)
-    truths = [decode([int(v) for v in row if v >= 0]) for row in data["labels"]]
+    truths = _truths(data["labels"])
     reads, greedy, prov_ok = [], [], []
     for image, province in zip(data["images"], data["provinces"], strict=True):
         out = reader.ocr(image)
@@ -67,6 +67,11 @@ def synthetic_ocr(reader: pipeline.PlateReader, path: Path) -> dict[str, Any]:
     return result
 
 
+def _truths(labels: np.ndarray) -> list[str]:
+    """The registrations of a held-out set's CTC label rows (padded with -1)."""
+    return [decode([int(v) for v in row if v >= 0]) for row in labels]
+
+
 def runtime_ocr(ocr: Path, path: Path, views: int) -> dict[str, Any]:
     """The runtime's reader (``agent.vision.plates``, ``views`` reads of each crop, as
     ``vision.plate_ocr_views``) on held-out synthetic crops, and its mean time a crop."""
@@ -75,7 +80,7 @@ def runtime_ocr(ocr: Path, path: Path, views: int) -> dict[str, Any]:
 
     runtime = PlateReader(Model(ocr, name="plate-ocr"), views=views)
     data = np.load(path)
-    truths = [decode([int(v) for v in row if v >= 0]) for row in data["labels"]]
+    truths = _truths(data["labels"])
     reads, prov_ok, spent = [], [], []
     for image, province in zip(data["images"], data["provinces"], strict=True):
         start = time.perf_counter()

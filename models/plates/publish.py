@@ -111,30 +111,33 @@ def publish(
     MANIFEST.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)), encoding="utf-8")
 
 
+#: The report's sections flattened into the manifest: (section, prefix, keys).
+HEADLINES = (
+    (
+        "synthetic_ocr",
+        "ocr_synthetic",
+        ("registration_exact", "province_accuracy", "cer", "plates"),
+    ),
+    (
+        "synthetic_ocr_runtime",
+        "ocr_runtime",
+        ("registration_exact", "province_accuracy", "cer", "views"),
+    ),
+    ("synthetic_detection", "det_synthetic", ("recall", "precision", "plates")),
+    ("synthetic_detection_runtime", "det_runtime", ("recall", "precision", "scales")),
+    ("wide_frames_runtime", "det_wide", ("recall", "precision", "scales")),
+)
+
+
 def flatten(report: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of an evaluation report, rounded, with det_/ocr_ prefixes."""
     out: dict[str, Any] = {}
-    ocr, det = report.get("synthetic_ocr", {}), report.get("synthetic_detection", {})
-    for key in ("registration_exact", "province_accuracy", "cer", "plates"):
-        if key in ocr:
-            out[f"ocr_synthetic_{key}"] = round(ocr[key], 4)
-    runtime_ocr = report.get("synthetic_ocr_runtime", {})
-    for key in ("registration_exact", "province_accuracy", "cer", "views"):
-        if key in runtime_ocr:
-            value = runtime_ocr[key]
-            out[f"ocr_runtime_{key}"] = round(value, 4) if isinstance(value, float) else value
-    for key in ("recall", "precision", "plates"):
-        if key in det:
-            out[f"det_synthetic_{key}"] = round(det[key], 4)
-    for section, prefix in (
-        ("synthetic_detection_runtime", "runtime"),
-        ("wide_frames_runtime", "wide"),
-    ):
-        runtime = report.get(section, {})
-        for key in ("recall", "precision", "scales"):
-            if key in runtime:
-                value = runtime[key]
-                out[f"det_{prefix}_{key}"] = round(value, 4) if isinstance(value, float) else value
+    for section, prefix, keys in HEADLINES:
+        numbers = report.get(section, {})
+        for key in keys:
+            if key in numbers:
+                value = numbers[key]
+                out[f"{prefix}_{key}"] = round(value, 4) if isinstance(value, float) else value
     for name in ("detector", "ocr"):
         if f"{name}_invoke_ms_p50" in report:
             out[f"{name[:3]}_invoke_ms_1thread_dev"] = round(report[f"{name}_invoke_ms_p50"], 2)
