@@ -545,7 +545,7 @@ def test_on_an_image_smaller_than_its_enlargement_a_tiled_pass_is_the_whole_imag
     assert whole and PlateDetector(plate_models[0], scales=(1.66, 0.5)).detect(small) == whole
 
 
-def test_the_evaluation_splits_pole_camera_recall_by_plate_width() -> None:
+def test_the_evaluation_splits_pole_camera_recall_by_plate_width_and_the_frame_edge() -> None:
     evaluate = pytest.importorskip("models.plates.evaluate")
     from models.plates import fonts  # noqa: PLC0415
 
@@ -558,6 +558,11 @@ def test_the_evaluation_splits_pole_camera_recall_by_plate_width() -> None:
     bands = [result[f"recall_{name}"] for name in evaluate.WIDE_BANDS]
     assert sum(b["plates"] for b in bands) == result["plates"] == sum(len(t) for _, t in frames)
     assert sum(b["matched"] for b in bands) == result["matched"]
+    edge = [result[f"recall_{name}"] for name in evaluate.EDGE_SPLIT]
+    assert [sum(b[k] for b in edge) for k in ("plates", "matched")] == [
+        result["plates"],
+        result["matched"],
+    ]
     assert result["scales"] == [1.66, 0.5] and result["ms_per_frame"] > 0
 
 

@@ -37,6 +37,9 @@ WIDE_BANDS = {
     "over_120_px": (120.0, math.inf),
 }
 WIDE_SEED = 5
+#: Plates whose box comes this near the frame's edge are cut by it; recall is split so too.
+EDGE_PX = 1.0
+EDGE_SPLIT = ("cut_by_the_edge", "whole_in_frame")
 #: The held-out scenes' plates: close-ups and the rest, and by width in the 256 px input.
 SCENE_BANDS = {
     "close_ups": (CLOSE_PX, math.inf),
@@ -134,24 +137,30 @@ def runtime_detection(
     """The runtime's detector (``agent.vision.plates``, one pass per scale) on ``frames``.
 
     Recall is also given for each band of plate widths in ``bands`` (over the low end, up to
-    the high one), each plate matched on its own, and the mean time ``detect`` took a frame.
+    the high one), for the plates cut by the frame's edge (``EDGE_PX``; the generator keeps a
+    plate of which 60 % shows) and those whole in it, each plate matched on its own, and the
+    mean time ``detect`` took a frame.
     """
     from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(detector, name="plate-detector")
     runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip)
-    counts, found, spent = [], {name: [0, 0] for name in bands}, []
+    every = [*bands, *EDGE_SPLIT]
+    counts, found, spent = [], {name: [0, 0] for name in every}, []
     for image, truth in frames:
         start = time.perf_counter()
         seen = [d.box for d in runtime.detect(image)]
         spent.append(time.perf_counter() - start)
         counts.append(metrics.detection_counts(seen, truth))
+        height, width = image.shape[:2]
         for box in truth:
-            for name, (low, high) in bands.items():
-                if low < box[2] - box[0] <= high:
-                    found[name][0] += 1
-                    found[name][1] += metrics.detection_counts(seen, [box])[2]
+            matched = metrics.detection_counts(seen, [box])[2]
+            cut = min(box[0], box[1], width - box[2], height - box[3]) <= EDGE_PX
+            names = [n for n, (low, high) in bands.items() if low < box[2] - box[0] <= high]
+            for name in [*names, EDGE_SPLIT[0 if cut else 1]]:
+                found[name][0] += 1
+                found[name][1] += matched
     result = metrics.rates(counts) | {"scales": list(scales), "flip": flip}
     for name, (plates, matched) in found.items():
         result[f"recall_{name}"] = {"plates": plates, "matched": matched}
