@@ -22,8 +22,11 @@
 # makers write SCENE_COUNT more (100,000) and OCR_COUNT crops (1,000,000) in parts of
 # SCENE_PART (2,500) and OCR_PART (10,000) for as long as the call lasts; the trainings
 # take each part in between epochs. A share SCENE_TILES (0.35) of the scenes are tiles of a
-# pole camera's frame (scenes.tile_scene). The first run on an H200 with 16 cores, on fixed
-# sets, was bound by its data (models/README.md).
+# pole camera's frame (scenes.tile_scene). The detector from scratch, det, has DET_WIDTH
+# (2) times the committed one's channels (train_detector.build_model): the committed width
+# has stopped gaining recall on the CPU, and twice the width still runs well inside the
+# time budget. The first run on an H200 with 16 cores, on fixed sets, was bound by its data
+# (models/README.md).
 set -eu
 G=build/gpu
 step=${1:?usage: gpu.sh prepare | train OUT | finish OUT}
@@ -100,7 +103,7 @@ train)
     maker ocr --count "$ocr_count" --parts $((ocr_count / ${OCR_PART:-10000})) --seed 20 \
         --out $D/ocr.npz --workers $((cores > 3 ? cores - cores / 4 : 1))
     det="models.plates.train_detector --data $D/scenes.npz --batch 64 --loaders 2"
-    job det $det --more "$D/scenes_more-*.npz" --lr 2e-3 --seed 29
+    job det $det --more "$D/scenes_more-*.npz" --lr 2e-3 --seed 29 --width "${DET_WIDTH:-2}"
     job det_cont $det --more "$D/scenes_more-*.npz" --init $G/init/det.keras --lr 5e-4 \
         --seed 30
     # The OCR trainings start once 8 parts (80,000 crops) are made, a share of each batch

@@ -28,9 +28,16 @@ from tensorflow.keras import layers
 
 from models.plates import train_detector, train_ocr
 
-BUILDERS: dict[str, Callable[[], keras.Model]] = {
-    "ocr": train_ocr.build_model,
-    "detector": train_detector.build_model,
+
+def detector_width(path: Path) -> float:
+    """The width (``train_detector.build_model``) of an int8 detector: its stem's channels."""
+    return int8_ops(path)[0].kernel.shape[0] / train_detector.STEM
+
+
+#: The network of each kind, built to take the weights of an int8 file.
+BUILDERS: dict[str, Callable[[Path], keras.Model]] = {
+    "ocr": lambda _: train_ocr.build_model(),
+    "detector": lambda path: train_detector.build_model(detector_width(path)),
 }
 
 
@@ -236,7 +243,7 @@ def main() -> None:
     parser.add_argument("--check", type=Path, help="npz of inputs to compare the two on")
     parser.add_argument("--count", type=int, default=500, help="inputs to compare")
     args = parser.parse_args()
-    model = recover(args.tflite, BUILDERS[args.kind]())
+    model = recover(args.tflite, BUILDERS[args.kind](args.tflite))
     if args.check:
         check(model, args.tflite, args.check, args.count)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from keras import layers, ops
 from models.plates import dataset, training
 
 SIZE, STRIDE = 256, 4
+STEM = 16  # the first convolution's channels at width 1
 GRID = SIZE // STRIDE
 
 
@@ -38,22 +39,30 @@ def _lateral(top: Any, skip: Any, filters: int) -> Any:
     return layers.ReLU(6.0)(layers.Add()([up, layers.Conv2D(filters, 1)(skip)]))
 
 
-def build_model() -> keras.Model:
-    """The detector (about 0.2 M parameters)."""
+def build_model(width: float = 1.0) -> keras.Model:
+    """The detector: about 0.11 M parameters at ``width`` 1, the committed model's. Every
+    layer has ``width`` times the channels (a multiple of 0.5: the stem's 16 then tell the
+    width of an int8 file, ``recover.detector_width``), about its square times the weights."""
+    if width <= 0 or (2 * width) % 1:
+        raise ValueError(f"detector width must be a positive multiple of 0.5, got {width}")
+
+    def n(filters: int) -> int:
+        return int(filters * width)
+
     image = keras.Input((SIZE, SIZE, 1), name="image")
-    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(image)
+    x = layers.Conv2D(n(STEM), 3, strides=2, padding="same", use_bias=False)(image)
     x = layers.ReLU(6.0)(layers.BatchNormalization()(x))  # 128
-    s4 = _block(_block(x, 32, 2), 32)  # 64
-    s8 = _block(_block(s4, 64, 2), 64)  # 32
-    s16 = _block(_block(_block(s8, 96, 2), 96), 96)  # 16
-    s32 = _block(_block(s16, 128, 2), 128)  # 8
-    f = _lateral(s32, s16, 64)
-    f = _lateral(_block(f, 64), s8, 48)
-    f = _lateral(_block(f, 48), s4, 32)
-    f = _block(f, 32)
+    s4 = _block(_block(x, n(32), 2), n(32))  # 64
+    s8 = _block(_block(s4, n(64), 2), n(64))  # 32
+    s16 = _block(_block(_block(s8, n(96), 2), n(96)), n(96))  # 16
+    s32 = _block(_block(s16, n(128), 2), n(128))  # 8
+    f = _lateral(s32, s16, n(64))
+    f = _lateral(_block(f, n(64)), s8, n(48))
+    f = _lateral(_block(f, n(48)), s4, n(32))
+    f = _block(f, n(32))
     heat = layers.Conv2D(1, 1, activation="sigmoid", name="heatmap",
                          bias_initializer=keras.initializers.Constant(-4.0))(f)  # fmt: skip
-    box = layers.Conv2D(4, 1, name="box")(_block(f, 32))
+    box = layers.Conv2D(4, 1, name="box")(_block(f, n(32)))
     return keras.Model(image, [heat, box], name="plate_detector")
 
 
@@ -118,7 +127,10 @@ def train(args: argparse.Namespace) -> None:
     """Train until ``--epochs`` or ``--minutes`` run out; keep the last model."""
     keras.utils.set_random_seed(args.seed)
     images, boxes = load(*args.data)
-    model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
+    if args.init:
+        model = keras.models.load_model(args.init, compile=False)
+    else:
+        model = build_model(args.width)
     model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
     model.compile(
         optimizer=keras.optimizers.Adam(args.lr),
@@ -142,6 +154,12 @@ def train(args: argparse.Namespace) -> None:
 def main() -> None:
     """Command line."""
     parser = training.parser(__doc__.splitlines()[0], batch=32, minutes=50.0)
+    parser.add_argument(
+        "--width",
+        type=float,
+        default=1.0,
+        help="channels times this, a multiple of 0.5 (a new model)",
+    )
     args = parser.parse_args()
     training.set_threads(args.threads)
     train(args)
