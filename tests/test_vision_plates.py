@@ -564,6 +564,16 @@ def test_the_evaluation_splits_pole_camera_recall_by_plate_width_and_the_frame_e
         result["matched"],
     ]
     assert result["scales"] == [1.66, 0.5] and result["ms_per_frame"] > 0
+    # A plate at the frame's edge counts as cut by it, one inside as whole (a blank frame:
+    # nothing is found).
+    blank = np.zeros((720, 1280), np.uint8)
+    truth = [(0.0, 300.0, 60.0, 320.0), (600.0, 300.0, 660.0, 320.0)]
+    alone = evaluate.runtime_detection(
+        committed_models()[0], iter([(blank, truth)]), (1.66, 0.5), 0.3, {}
+    )
+    assert alone["plates"] == 2 and alone["detections"] == 0
+    for name in evaluate.EDGE_SPLIT:
+        assert alone[f"recall_{name}"] == {"plates": 1, "matched": 0}
 
 
 def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
