@@ -146,8 +146,7 @@ def runtime_detection(
 
     model = Model(detector, name="plate-detector")
     runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip)
-    every = [*bands, *EDGE_SPLIT]
-    counts, found, spent = [], {name: [0, 0] for name in every}, []
+    counts, found, spent = [], {name: [0, 0] for name in [*bands, *EDGE_SPLIT]}, []
     for image, truth in frames:
         start = time.perf_counter()
         seen = [d.box for d in runtime.detect(image)]
@@ -158,7 +157,8 @@ def runtime_detection(
             matched = metrics.detection_counts(seen, [box])[2]
             cut = min(box[0], box[1], width - box[2], height - box[3]) <= EDGE_PX
             names = [n for n, (low, high) in bands.items() if low < box[2] - box[0] <= high]
-            for name in [*names, EDGE_SPLIT[0 if cut else 1]]:
+            names.append(EDGE_SPLIT[0] if cut else EDGE_SPLIT[1])
+            for name in names:
                 found[name][0] += 1
                 found[name][1] += matched
     result = metrics.rates(counts) | {"scales": list(scales), "flip": flip}

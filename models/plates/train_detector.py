@@ -39,12 +39,25 @@ def _lateral(top: Any, skip: Any, filters: int) -> Any:
     return layers.ReLU(6.0)(layers.Add()([up, layers.Conv2D(filters, 1)(skip)]))
 
 
+def check_width(width: float) -> float:
+    """``width`` if ``build_model`` takes it (a positive multiple of 0.5), else ValueError."""
+    if width <= 0 or (2 * width) % 1:
+        raise ValueError(f"detector width must be a positive multiple of 0.5, got {width:g}")
+    return width
+
+
+def _width(text: str) -> float:
+    try:
+        return check_width(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_model(width: float = 1.0) -> keras.Model:
     """The detector: about 0.11 M parameters at ``width`` 1, the committed model's. Every
     layer has ``width`` times the channels (a multiple of 0.5: the stem's 16 then tell the
     width of an int8 file, ``recover.detector_width``), about its square times the weights."""
-    if width <= 0 or (2 * width) % 1:
-        raise ValueError(f"detector width must be a positive multiple of 0.5, got {width}")
+    check_width(width)
 
     def n(filters: int) -> int:
         return int(filters * width)
@@ -156,11 +169,13 @@ def main() -> None:
     parser = training.parser(__doc__.splitlines()[0], batch=32, minutes=50.0)
     parser.add_argument(
         "--width",
-        type=float,
+        type=_width,
         default=1.0,
-        help="channels times this, a multiple of 0.5 (a new model)",
+        help="channels times this, a multiple of 0.5 (a new model; --init keeps its own)",
     )
     args = parser.parse_args()
+    if args.init and args.width != 1.0:
+        parser.error("--width builds a new model; the --init model keeps its own width")
     training.set_threads(args.threads)
     train(args)
 
