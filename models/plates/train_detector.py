@@ -79,6 +79,34 @@ def build_model(width: float = 1.0) -> keras.Model:
     return keras.Model(image, [heat, box], name="plate_detector")
 
 
+def widened(model: keras.Model, width: float) -> keras.Model:
+    """``model`` (a ``build_model`` network) with ``width`` times the committed network's
+    channels, computing the same function: its weights fill the first channels of each
+    layer, the new channels start as ``build_model`` starts them, and every weight from a
+    new channel into an old one is zero, so the new channels change no output until
+    training gives them weight. Batch normalisations keep ``model``'s (a recovered model's
+    are frozen identities, ``recover.py``), the new channels' as identities too."""
+    wide = build_model(width)
+    kinds = [[type(layer) for layer in m.layers] for m in (model, wide)]
+    if kinds[0] != kinds[1]:
+        raise ValueError(f"{model.name} is not a network of train_detector.build_model")
+    for old, new in zip(model.layers, wide.layers, strict=True):
+        weights = new.get_weights()
+        if isinstance(new, layers.BatchNormalization):  # gamma, beta, mean, variance
+            ones = np.ones_like(weights[0])
+            weights = [ones, 0 * ones, 0 * ones, ones - new.epsilon]
+        for was, now in zip(old.get_weights(), weights, strict=True):
+            if any(a > b for a, b in zip(was.shape, now.shape, strict=True)):
+                raise ValueError(f"{old.name}: {was.shape} does not fit in {now.shape}")
+            now[tuple(slice(0, n) for n in was.shape)] = was
+        if isinstance(new, layers.Conv2D):  # not a DepthwiseConv2D: that keeps channels apart
+            # kernel (height, width, inputs, outputs): the new inputs feed no old output
+            weights[0][:, :, old.kernel.shape[2] :, : old.kernel.shape[3]] = 0.0
+        new.set_weights(weights)
+        new.trainable = old.trainable
+    return wide
+
+
 def targets(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Heatmap (G, G), box targets (G, G, 4) and their mask (G, G) for one image."""
     heat = np.zeros((GRID, GRID), np.float32)
@@ -142,8 +170,13 @@ def train(args: argparse.Namespace) -> None:
     images, boxes = load(*args.data)
     if args.init:
         model = keras.models.load_model(args.init, compile=False)
+        if args.width is not None:
+            try:
+                model = widened(model, args.width)
+            except ValueError as exc:
+                raise SystemExit(f"--width {args.width:g} with --init {args.init}: {exc}") from None
     else:
-        model = build_model(args.width)
+        model = build_model(args.width or 1.0)
     model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
     model.compile(
         optimizer=keras.optimizers.Adam(args.lr),
@@ -170,12 +203,10 @@ def main() -> None:
     parser.add_argument(
         "--width",
         type=_width,
-        default=1.0,
-        help="channels times this, a multiple of 0.5 (a new model; --init keeps its own)",
+        help="channels times this, a multiple of 0.5 (default 1; with --init, the --init "
+        "model widened to it, computing what it computed, else its own width)",
     )
     args = parser.parse_args()
-    if args.init and args.width != 1.0:
-        parser.error("--width builds a new model; the --init model keeps its own width")
     training.set_threads(args.threads)
     train(args)
 
