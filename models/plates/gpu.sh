@@ -25,7 +25,8 @@
 # pole camera's frame (scenes.tile_scene). The detector from scratch, det, has DET_WIDTH
 # (2) times the committed one's channels (train_detector.build_model): the committed width
 # has stopped gaining recall on the CPU, and twice the width still runs well inside the
-# time budget. The first run on an H200 with 16 cores, on fixed sets, was bound by its data
+# time budget. DET_CONT_WIDTH widens det_cont's committed model first (train_detector
+# --width with --init: it starts computing what the committed model computes). The first run on an H200 with 16 cores, on fixed sets, was bound by its data
 # (models/README.md).
 set -eu
 G=build/gpu
@@ -105,7 +106,7 @@ train)
     det="models.plates.train_detector --data $D/scenes.npz --batch 64 --loaders 2"
     job det $det --more "$D/scenes_more-*.npz" --lr 2e-3 --seed 29 --width "${DET_WIDTH:-2}"
     job det_cont $det --more "$D/scenes_more-*.npz" --init $G/init/det.keras --lr 5e-4 \
-        --seed 30
+        --seed 30 ${DET_CONT_WIDTH:+--width "$DET_CONT_WIDTH"}
     # The OCR trainings start once 8 parts (80,000 crops) are made, a share of each batch
     # inverted: one from scratch (batch normalisation live, which a model recovered from
     # int8 cannot have), one from the committed model.
