@@ -172,6 +172,8 @@ def test_clean_stop_publishes_stopped(broker: Broker, rig: Rig) -> None:
 
         publisher.stop()
 
+        # stop() returns on the broker's PUBACK; the broker forwards to the watcher apart
+        watcher.wait_for(lambda m: len(states(m)) > 1)
         assert states(watcher.received()) == ["online", "stopped"]
         assert retained_status(broker)["state"] == "stopped"
         assert not publisher.alive()
