@@ -26,8 +26,8 @@
 # (2) times the committed one's channels (train_detector.build_model): the committed width
 # has stopped gaining recall on the CPU, and twice the width still runs well inside the
 # time budget. DET_CONT_WIDTH widens det_cont's committed model first (train_detector
-# --width with --init: it starts computing what the committed model computes). The first run on an H200 with 16 cores, on fixed sets, was bound by its data
-# (models/README.md).
+# --width with --init: it starts computing what the committed model computes). The first
+# run on an H200 with 16 cores, on fixed sets, was bound by its data (models/README.md).
 set -eu
 G=build/gpu
 step=${1:?usage: gpu.sh prepare | train OUT | finish OUT}
