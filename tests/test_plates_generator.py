@@ -269,12 +269,39 @@ def test_registrations_are_drawn_at_a_real_plates_weight_whatever_the_face() -> 
     assert max(weights) < 0.23
 
 
-def test_plate_like_faces_draw_a_large_share_of_registrations() -> None:
+def _ink_difference(face: str, a: str, b: str, height: float = 20.0) -> float:
+    """How much two consonants of a face differ at a plate's size: the ink that is not
+    shared, over the larger ink, their masks ``height`` px high and aligned at the top left."""
+    scale = height / fonts.cap_height(face, "letter")
+    masks = []
+    for char in (a, b):
+        mask = fonts.glyph(face, char).mask
+        size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
+        small = np.asarray(Image.fromarray(mask).resize(size, Image.BILINEAR), np.float32)
+        canvas = np.zeros((40, 40), np.float32)
+        canvas[: small.shape[0], : small.shape[1]] = small[:40, :40] / 255
+        masks.append(canvas)
+    return float(np.abs(masks[0] - masks[1]).sum() / max(m.sum() for m in masks))
+
+
+def test_registrations_are_drawn_in_faces_whose_consonants_can_be_told_apart() -> None:
     rng = np.random.default_rng(4)
-    picks = Counter(Path(fonts.pick_registration_font(rng)).name for _ in range(2000))
-    plate_like = sum(picks[name] for name in fonts.PLATE_LIKE) / 2000
-    assert 0.3 < plate_like < 0.4
-    assert len(picks) == len(fonts.thai_font_files())
+    picks = Counter(fonts.pick_registration_font(rng) for _ in range(2000))
+    assert not {Path(f).name for f in picks} & {*fonts.LOOPLESS, *fonts.PLATE_LIKE}
+    assert len(picks) == len(fonts.thai_font_files()) - len(fonts.LOOPLESS) - 2
+    pairs = ("กถ", "กภ", "ฎฏ", "ณฌ")
+    for face in picks:
+        assert min(_ink_difference(face, *pair) for pair in pairs) > 0.1, face
+    sawasdee = next(f for f in fonts.thai_font_files() if Path(f).name == "Sawasdee.ttf")
+    assert _ink_difference(sawasdee, "ก", "ถ") < 0.06
+
+
+def test_half_of_a_registrations_ko_has_the_plate_typefaces_hook() -> None:
+    rng = np.random.default_rng(5)
+    face = fonts.pick_registration_font(rng)
+    hooked = [Path(fonts.registration_face("ก", face, rng)).name for _ in range(2000)]
+    assert 0.45 < sum(name in fonts.PLATE_LIKE for name in hooked) / 2000 < 0.55
+    assert {fonts.registration_face(c, face, rng) for c in "ขถภฎ" * 50} == {face}
 
 
 def test_a_share_of_crops_is_cut_at_or_inside_the_plates_edge() -> None:

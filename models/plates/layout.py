@@ -116,7 +116,10 @@ def line_mask(text: str, height: float, rng: np.random.Generator) -> np.ndarray:
             width += height * rng.uniform(0.25, 0.6)
             continue
         digit = ch.isdigit() or ch == "-"
-        face, kind = (digit_face, "digit") if digit else (letter_face, "letter")
+        if digit:
+            face, kind = digit_face, "digit"
+        else:
+            face, kind = fonts.registration_face(ch, letter_face, rng), "letter"
         cap = fonts.cap_height(face, kind)
         steps = int(np.clip(round((target - fonts.weight(face, kind)) * cap / 2), -1, 2))
         g = fonts.weighted_glyph(face, ch, steps)
