@@ -44,6 +44,11 @@ class ClipSpec:
         return round(self.fps * self.seconds)
 
 
+#: A seed whose plate the committed OCR reads unsure at first (a character under 0.8) and
+#: right once zoomed, for the tests of its extra views: it reads the default seed's plate
+#: sure from every view.
+UNSURE_SEED = 82
+
 CAR_SIZE = (420, 260)  # width, height in pixels
 PLATE_SIZE = (161, 71)  # a car plate at scale 0.7 (230 x 101 at scale 1)
 PLATE_OFFSET = ((CAR_SIZE[0] - PLATE_SIZE[0]) // 2, 165)  # inside the car box

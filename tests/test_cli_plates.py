@@ -30,7 +30,6 @@ from agent.vision.plate_eval import (
 )
 from tests import sample_clip
 from tests.daemon import ROOT
-from tests.test_vision_plates import UNSURE_SEED
 
 MODELS = ["--dir", str(ROOT / "models")]  # `repo:` models: committed where the manifest says
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "plates"
@@ -148,7 +147,7 @@ def test_plates_read_with_bad_scales_or_views_is_a_usage_error(
 def test_plates_read_reads_one_view_or_three_as_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = sample_clip.ClipSpec(seed=UNSURE_SEED)
+    spec = sample_clip.ClipSpec(seed=sample_clip.UNSURE_SEED)
     frame, _ = drawn(spec, 30)
     path = tmp_path / "unsure.png"
     cv2.imwrite(str(path), frame)

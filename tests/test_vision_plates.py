@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import pairwise
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -606,12 +606,6 @@ def test_zooming_a_crop_keeps_its_size_and_centre_and_repeats_its_edges() -> Non
     assert (smaller[:, :2] <= 10).all()  # the dark edge repeated, not a black border added
 
 
-#: A seed of the sample clip whose plate the committed OCR reads unsure at first (a
-#: character under 0.8) and right once zoomed: the committed OCR reads the default clip's
-#: plate sure from every view.
-UNSURE_SEED = 82
-
-
 def rendered_crop(registration: str) -> np.ndarray:
     """A clean private plate, rendered by the generator, framed and sized as the OCR input."""
     clip_frames()  # skips without the fonts
@@ -633,8 +627,9 @@ def test_a_sure_read_is_kept_and_an_unsure_one_read_again_zoomed(
     assert reader.ocr(clear) == once.ocr(clear) and reader.invokes == 1
     assert reader.ocr(clear).registration.text == "2กข345" and reader.invokes == 2
     # The sample clip's plate as drawn with this seed: read right, but unsure as cut.
-    spec = sample_clip.ClipSpec(seed=UNSURE_SEED)
-    image = cv2.cvtColor(list(sample_clip.frames(spec))[20][0], cv2.COLOR_BGR2GRAY)
+    spec = sample_clip.ClipSpec(seed=sample_clip.UNSURE_SEED)
+    frame, _ = next(islice(sample_clip.frames(spec), 20, None))
+    image = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     unsure = reader.crop(image, sample_clip.plate_box(spec, 20))
     views = [once.ocr(zoomed(unsure, factor)) for factor in (1.0, 1.06, 0.94)]
     assert min(views[0].registration.confidences) < 0.8
