@@ -124,6 +124,13 @@ def _paste(frame: Image, patch: Image, origin: tuple[int, int]) -> None:
         frame[fy0:fy1, fx0:fx1] = patch[fy0 - y : fy1 - y, fx0 - x : fx1 - x]
 
 
+def frame(spec: ClipSpec, index: int) -> tuple[Image, Box | None]:
+    """Frame `index` of the clip alone, as `frames` draws it, and the plate's box in it."""
+    image = background(spec)
+    draw_car(image, car_origin(spec, index), plate_image(spec))
+    return image, plate_box(spec, index)
+
+
 def frames(spec: ClipSpec, face: Image | None = None) -> Iterator[tuple[Image, Box | None]]:
     """Every frame of the clip with the plate's box in it; `face` pasted at FACE_ORIGIN."""
     scene, plate = background(spec), plate_image(spec)

@@ -94,9 +94,7 @@ def drawn(spec: sample_clip.ClipSpec, index: int) -> tuple[Any, list[float]]:
     pytest.importorskip("ai_edge_litert")
     if not fonts.fonts_available():
         pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
-    frame = sample_clip.background(spec)
-    sample_clip.draw_car(frame, sample_clip.car_origin(spec, index), sample_clip.plate_image(spec))
-    box = sample_clip.plate_box(spec, index)
+    frame, box = sample_clip.frame(spec, index)
     assert box is not None
     return frame, list(box)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from itertools import islice, pairwise
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -628,8 +628,7 @@ def test_a_sure_read_is_kept_and_an_unsure_one_read_again_zoomed(
     assert reader.ocr(clear).registration.text == "2กข345" and reader.invokes == 2
     # The sample clip's plate as drawn with this seed: read right, but unsure as cut.
     spec = sample_clip.ClipSpec(seed=sample_clip.UNSURE_SEED)
-    frame, _ = next(islice(sample_clip.frames(spec), 20, None))
-    image = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    image = cv2.cvtColor(sample_clip.frame(spec, 20)[0], cv2.COLOR_BGR2GRAY)
     unsure = reader.crop(image, sample_clip.plate_box(spec, 20))
     views = [once.ocr(zoomed(unsure, factor)) for factor in (1.0, 1.06, 0.94)]
     assert min(views[0].registration.confidences) < 0.8
