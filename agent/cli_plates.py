@@ -111,6 +111,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         min_score=args.min_score or vision.min_plate_score,
         scales=args.scales or vision.plate_scales,
         flip=vision.plate_flip,
+        refine=vision.plate_refine,
         deskew=vision.plate_deskew,
         views=args.views or vision.plate_ocr_views,
     )
@@ -143,7 +144,8 @@ def _read(args: argparse.Namespace) -> int:
             print(f"edge-agent: {exc}", file=sys.stderr)
             results.append({"image": path, "error": str(exc)})
             continue
-        plates = [_plate(watch, image, d) for d in watch.detector.detect(image)]
+        found = watch.detector.refined(image, watch.detector.detect(image))
+        plates = [_plate(watch, image, d) for d in found]
         results.append({"image": path, "size": [image.shape[1], image.shape[0]], "plates": plates})
     _print(args, results, plates_text)
     return EXIT_FAILURE if any("error" in r for r in results) else EXIT_OK

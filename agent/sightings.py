@@ -62,6 +62,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         scales=vision.plate_scales,
         min_confidence=vision.min_plate_confidence,
         flip=vision.plate_flip,
+        refine=vision.plate_refine,
         deskew=vision.plate_deskew,
         views=vision.plate_ocr_views,
     )

@@ -9,7 +9,8 @@ runtime's own calls:
 - plate-detector: `PlateDetector.detect` on the frame (grey, letterbox or tiles, quantise;
   peaks, boxes, NMS), with one pass, with `1,0.5` and with the default `vision.plate_scales`
   (one invoke per scale at most 1, one per tile above), plain and mirrored too
-  (`vision.plate_flip`, twice the invokes);
+  (`vision.plate_flip`, twice the invokes); then `PlateDetector.refined` on the plate it
+  found, the second look at it in the frame (`vision.plate_refine`, one invoke per plate);
 - plate-ocr, per plate: `PlateReader.read` on the plate's box in the frame (crop, deskew,
   stretch, quantise; softmax, format-constrained CTC decoding, province, sharpness, media
   crop), reading it once and with the default `vision.plate_ocr_views` (again zoomed in
@@ -49,7 +50,7 @@ from agent.vision import image, models
 from agent.vision.faces import SPECS, FaceDetector
 from agent.vision.image import Box, Image
 from agent.vision.plate_eval import iou
-from agent.vision.plates import PlateDetector, PlateReader
+from agent.vision.plates import Detection, PlateDetector, PlateReader
 from agent.vision.runtime import Model
 from tests import sample_clip
 from tests.vision_fixtures import WHEEL_CACHE
@@ -169,7 +170,17 @@ def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) ->
     # The OCR reads the detection on the plate (the tiled pass also boxes things in the
     # photo top right, some scoring higher), else the true box.
     on_plate = [d for d in found if iou(d.box, truth) >= 0.5]
-    found_box = max(on_plate, key=lambda d: d.score).box if on_plate else truth
+    first = max(on_plate, key=lambda d: d.score) if on_plate else Detection(truth, 1.0)
+    # The second look at that plate (`vision.plate_refine`): one invoke per plate found.
+    refiner, stages = PlateDetector(model, refine=True), Stages(model)
+    again = [stages.run(lambda: refiner.refined(frame, [first])) for _ in range(runs)][-1][0]
+    stages.report(
+        "plate-detector",
+        f"second look, per plate: box {_rounded(first.box)} -> {_rounded(again.box)}, IoU with "
+        f"the true box {iou(first.box, truth):.2f} -> {iou(again.box, truth):.2f}",
+    )
+    model.invoke = stages.bare  # type: ignore[method-assign]
+    found_box = again.box if VisionConfig().plate_refine else first.box
     model = load("plate-ocr")
     # Each box read once and with the default views; the report says how often each was read
     # (the views after the first only where its read is not sure).

@@ -146,7 +146,7 @@ def test_plates_read_reads_one_view_or_three_as_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = sample_clip.ClipSpec(seed=sample_clip.UNSURE_SEED)
-    frame, _ = drawn(spec, 30)
+    frame, _ = drawn(spec, 25)
     path = tmp_path / "unsure.png"
     cv2.imwrite(str(path), frame)
     found = []

@@ -130,6 +130,9 @@ def test_pole_camera_frames_hold_plates_of_their_widths_inside_the_frame() -> No
         assert (b >= 0).all() and (b[:, [0, 2]] <= 1280).all() and (b[:, [1, 3]] <= 720).all()
         # A tilted plate's box is wider than the plate; one cut by the edge is narrower.
         assert (b[:, 2] - b[:, 0] > 0.6 * low).all() and (b[:, 2] - b[:, 0] < 1.5 * high).all()
+        # What each plate says, box by box, for reading them end to end.
+        assert len(frame.plates) == len(b)
+        assert all(alphabet.is_valid_registration(p.registration) for p in frame.plates)
     half = scenes.wide_scene(np.random.default_rng(3), (640, 360))
     assert (
         half.image.shape == (360, 640) and (half.boxes[:, 2] - half.boxes[:, 0] < 0.75 * high).all()
@@ -170,20 +173,20 @@ def test_a_share_of_tiles_leaves_the_other_scenes_as_they_were() -> None:
 def test_a_plate_hidden_by_a_later_cars_body_is_not_a_plate_to_find() -> None:
     size, widths, hidden = (160, 120), (50.0, 70.0), 0
     for seed in range(12):
-        kept = scenes.place_plates(
+        kept, _ = scenes.place_plates(
             Image.new("RGB", size), np.random.default_rng(seed), 4, widths=widths
         )
         # The same draws one plate at a time: each plate's box and its car body's mask.
         rng, scene = np.random.default_rng(seed), Image.new("RGB", size)
         placed = [scenes.place_plate(scene, rng, widths=widths) for _ in range(4)]
-        shown = [scenes.visible(box, size) for box, _ in placed]
+        shown = [scenes.visible(box, size) for box, _, _ in placed]
         assert shown[-1] is None or any(np.allclose(shown[-1], k) for k in kept)
         for i, box in enumerate(shown):
             if box is None or any(np.allclose(box, k) for k in kept):
                 continue
             hidden += 1
             x0, y0, x1, y1 = box.round().astype(int)
-            under = np.logical_or.reduce([mask for _, mask in placed[i + 1 :]])
+            under = np.logical_or.reduce([mask for _, mask, _ in placed[i + 1 :]])
             assert under[y0:y1, x0:x1].mean() > 0.35  # mostly under a later car
     assert hidden >= 2
 

@@ -197,6 +197,9 @@ class FakeDetector:
     def detect(self, image: np.ndarray) -> list[Detection]:
         return [Detection(b, 0.9) for b in self.boxes.get(int(image[0, 0, 0]), [])]
 
+    def refined(self, image: np.ndarray, found: list[Detection]) -> list[Detection]:
+        return found  # its boxes are already the plates'
+
 
 class FakeReader:
     """Reads a fixed registration; the crop is sharper the later the frame."""
@@ -327,6 +330,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(whole, []).plates == PlateOptions(scales=(1.0,))
     once = VisionConfig(plates=True, plate_ocr_views=1, plate_flip=True)
     assert spec_of(once, []).plates == PlateOptions(views=1, flip=True)
+    first_look = VisionConfig(plates=True, plate_refine=False)
+    assert spec_of(first_look, []).plates == PlateOptions(refine=False)
     # The config allows as many views as the reader has zooms, and no more.
     assert VisionConfig(plate_ocr_views=len(OCR_ZOOMS)).plate_ocr_views == len(OCR_ZOOMS)
     with pytest.raises(ValueError, match="plate_ocr_views"):
@@ -443,6 +448,44 @@ def test_the_half_scale_pass_leaves_small_plates_to_the_full_scale_one(
     assert box is not None
     whole = PlateDetector(plate_models[0], scales=(1.0,)).detect(image)
     assert whole and PlateDetector(plate_models[0], scales=(1.0, 0.5)).detect(image) == whole
+
+
+def test_a_second_look_boxes_the_plate_a_first_box_cut_or_left_loose(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    image, truth = clip_frames()[20]  # the plate is 161 px wide in the 1280 px frame
+    x0, y0, x1, y1 = truth
+    detector = PlateDetector(plate_models[0], refine=True)
+    cut = (x0 + 0.25 * (x1 - x0), y0 + 4, x1, y1)  # starts at the first consonant, as it were
+    loose = (x0 - 15, y0 - 8, x1 + 15, y1 + 8)
+    for first in (cut, loose):
+        again = detector.look_again(image, Detection(first, 0.42))
+        assert iou(first, truth) < 0.72 and iou(again.box, truth) > 0.84, (first, again)
+        assert again.score == 0.42  # the score is the first pass's
+    # Nothing like a plate about a box: it is kept as it was.
+    nothing = Detection((0.0, 0.0, 40.0, 20.0), 0.35)
+    assert detector.look_again(image, nothing) == nothing
+    # At the frame's corner the square is cut by the frame and still boxes within it.
+    corner = detector.look_again(image[int(y0) - 10 :, int(x0) + 60 :], Detection(cut, 0.5))
+    assert all(v >= 0 for v in corner.box)
+
+
+def test_a_second_look_is_asked_for_and_boxes_that_come_to_one_plate_are_one(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    image, truth = clip_frames()[20]
+    x0, y0, x1, y1 = truth
+    halves = [
+        Detection((x0, y0, (x0 + x1) / 2 + 10, y1), 0.6),
+        Detection(((x0 + x1) / 2 - 10, y0, x1, y1), 0.5),
+    ]
+    assert PlateDetector(plate_models[0]).refined(image, halves) == halves  # off by default
+    one = PlateDetector(plate_models[0], refine=True).refined(image, halves)
+    assert len(one) == 1 and one[0].score == 0.6 and iou(one[0].box, truth) > 0.84
 
 
 @pytest.mark.parametrize("length", [257, 300, 425, 512, 1000, 2000])
@@ -576,6 +619,35 @@ def test_the_evaluation_splits_pole_camera_recall_by_plate_width_and_the_frame_e
         assert alone[f"recall_{name}"] == {"plates": 1, "matched": 0}
 
 
+def test_the_evaluation_reads_pole_camera_frames_end_to_end_as_the_child_does() -> None:
+    evaluate = pytest.importorskip("models.plates.evaluate")
+    from models.plates import alphabet, layout  # noqa: PLC0415
+    from models.plates.scenes import Scene  # noqa: PLC0415
+
+    detector, ocr = committed_models()
+    spec = sample_clip.ClipSpec()
+    image, box = clip_frames()[20]
+    says = layout.PlateSpec(spec.registration, alphabet.PROVINCES.index(spec.province), "private")
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    # The clip's plate, found in the 640 px stream, boxed again and read in the full frame; a
+    # second, made-up plate in an empty corner is neither found nor read.
+    nowhere = (10.0, 10.0, 90.0, 40.0)
+    frame = Scene(grey, np.array([box, nowhere], np.float32), (says, says))
+    for refine in (False, True):
+        result = evaluate.runtime_reading(
+            detector, ocr, iter([frame]), (1.66, 0.5), 0.3, refine=refine
+        )
+        assert result["plates"] == 2 and result["found"] == 1, result
+        assert result["registration_exact"] == result["province_accuracy"] == 0.5, result
+        assert result["refine"] is refine and result["stream_width"] == evaluate.STREAM_WIDTH
+    # Generated frames: every plate counted once, none read that was not found.
+    frames = list(evaluate.wide_scenes(2))
+    result = evaluate.runtime_reading(detector, ocr, iter(frames), (1.66, 0.5), 0.3, refine=True)
+    assert result["plates"] == sum(len(f.boxes) for f in frames)
+    for rate in ("registration_exact", "province_accuracy"):
+        assert 0 <= result[rate] * result["plates"] <= result["found"] <= result["plates"]
+
+
 def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
     plate_models: tuple[Model, Model],
 ) -> None:
@@ -655,3 +727,18 @@ def test_the_pipeline_reads_the_rendered_plate_of_the_sample_clip(
     events += watch.flush("road")
     assert [e["phase"] for e in events].count("new") == 1, events
     assert events[-1]["plate"]["registration"] == spec.registration
+
+
+def test_the_pipeline_boxes_plates_again_in_the_full_resolution_frame(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    spec = sample_clip.ClipSpec()
+    detector = PlateDetector(plate_models[0], scales=(1.66, 0.5), refine=True)
+    watch = PlateWatch(detector, PlateReader(plate_models[1]))
+    image, truth = clip_frames()[20]
+    stream = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+    readings = watch.read(Frame(image=stream, ts=0.0, seq=0, main=image))
+    assert len(readings) == 1 and readings[0].text == spec.registration
+    assert iou(readings[0].box, truth) > 0.84  # in the full frame's pixels

@@ -36,6 +36,8 @@ class VisionConfig(Section):
     )
     # agent.vision.plates.PlateDetector: each pass also looks at the mirrored input.
     plate_flip: bool = False
+    # agent.vision.plates.PlateDetector.refined: each plate found is boxed again, close up.
+    plate_refine: bool = True
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
     plate_deskew: bool = False
     # agent.vision.plates.OCR_ZOOMS: read each crop as cut, then zoomed in, then out.

@@ -1,8 +1,9 @@
 """Plate watch: the vision child's plate pipeline, detector to tracker, one tracker per camera.
 
-Detect on the detection stream, keep the plates inside the camera's regions, read each
-from the full-resolution image, and feed the camera's `PlateTracker`. Each tracker event
-becomes one message to the daemon (agent.sightings turns it into a `plate` event):
+Detect on the detection stream, keep the plates inside the camera's regions, box each again
+and read it in the full-resolution image (`PlateDetector.refined`), and feed the camera's
+`PlateTracker`. Each tracker event becomes one message to the daemon (agent.sightings turns
+it into a `plate` event):
 
     {"type": "plate", "camera", "phase": "new" | "update" | "end",
      "plate": {TrackEvent.as_dict(), "series", "consonants", "number", "frame_size"},
@@ -39,6 +40,7 @@ class PlateOptions:
     min_score: float = 0.3
     scales: tuple[float, ...] = (1.66, 0.5)
     flip: bool = False
+    refine: bool = True
     min_confidence: float = 0.5
     deskew: bool = False
     views: int = 3
@@ -56,7 +58,11 @@ def load(
         model.warm_up()
         loaded.append(model)
     detector = PlateDetector(
-        loaded[0], min_score=options.min_score, scales=options.scales, flip=options.flip
+        loaded[0],
+        min_score=options.min_score,
+        scales=options.scales,
+        flip=options.flip,
+        refine=options.refine,
     )
     return PlateWatch(
         detector,
@@ -104,13 +110,15 @@ class PlateWatch:
         full_h, full_w = frame.full.shape[:2]
         sx, sy = full_w / width, full_h / height
         with self._lock:
-            found = [d for d in self.detector.detect(frame.image) if _inside(d, regions, frame)]
+            found = [
+                Detection(_scaled(d.box, sx, sy), d.score)
+                for d in self.detector.detect(frame.image)
+                if _inside(d, regions, frame)
+            ]
             floor = self.min_confidence
             readings = [
-                self.reader.read(
-                    frame.full, _scaled(d.box, sx, sy), score=d.score, ts=frame.ts, floor=floor
-                )
-                for d in found
+                self.reader.read(frame.full, d.box, score=d.score, ts=frame.ts, floor=floor)
+                for d in self.detector.refined(frame.full, found)
             ]
         return [r for r in readings if _confident(r, self.min_confidence)]
 

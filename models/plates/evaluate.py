@@ -1,12 +1,13 @@
 """Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
 
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
-        --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300] \
-        --real ../shared/data/plates \
+        --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5]] \
+        [--refine | --no-refine] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
-Prints one JSON object.  The reference detector is a yardstick for the real
-photos only; it is never shipped.  Real registrations are never printed
+``--wide`` also reads those pole-camera frames end to end as the vision child does
+(``runtime_reading``). Prints one JSON object.  The reference detector is a yardstick
+for the real photos only; it is never shipped.  Real registrations are never printed
 unless ``--details`` is given (they are personal data: keep them local).
 """
 
@@ -37,6 +38,9 @@ WIDE_BANDS = {
     "over_120_px": (120.0, math.inf),
 }
 WIDE_SEED = 5
+#: The width of a Pi camera's detection stream (agent.vision.camera_picamera2.DEFAULT_LORES):
+#: pole-camera frames are read end to end from their plates found in the frame shrunk to it.
+STREAM_WIDTH = 640
 #: Plates whose box comes this near the frame's edge are cut by it; recall is split so too.
 EDGE_PX = 1.0
 EDGE_SPLIT = ("cut_by_the_edge", "whole_in_frame")
@@ -115,13 +119,18 @@ def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, A
     return metrics.rates(counts)
 
 
-def wide_frames(count: int, seed: int = WIDE_SEED) -> Frames:
+def wide_scenes(count: int, seed: int = WIDE_SEED) -> Iterator[Any]:
     """``count`` pole-camera frames (``scenes.wide_scene``), made as they are measured."""
     from models.plates import scenes as made  # noqa: PLC0415 - the renderer and its fonts
 
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        frame = made.wide_scene(rng)
+        yield made.wide_scene(rng)
+
+
+def wide_frames(count: int, seed: int = WIDE_SEED) -> Frames:
+    """``wide_scenes``' images and their true boxes."""
+    for frame in wide_scenes(count, seed):
         yield frame.image, [tuple(float(v) for v in b) for b in frame.boxes]
 
 
@@ -133,8 +142,10 @@ def runtime_detection(
     bands: dict[str, tuple[float, float]],
     *,
     flip: bool = False,
+    refine: bool = False,
 ) -> dict[str, Any]:
-    """The runtime's detector (``agent.vision.plates``, one pass per scale) on ``frames``.
+    """The runtime's detector (``agent.vision.plates``, one pass per scale, and with
+    ``refine`` a second look at each plate found) on ``frames``.
 
     Recall is also given for each band of plate widths in ``bands`` (over the low end, up to
     the high one), for the plates cut by the frame's edge (``EDGE_PX``; the generator keeps a
@@ -145,11 +156,11 @@ def runtime_detection(
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(detector, name="plate-detector")
-    runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip)
+    runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip, refine=refine)
     counts, found, spent = [], {name: [0, 0] for name in [*bands, *EDGE_SPLIT]}, []
     for image, truth in frames:
         start = time.perf_counter()
-        seen = [d.box for d in runtime.detect(image)]
+        seen = [d.box for d in runtime.refined(image, runtime.detect(image))]
         spent.append(time.perf_counter() - start)
         counts.append(metrics.detection_counts(seen, truth))
         height, width = image.shape[:2]
@@ -161,11 +172,74 @@ def runtime_detection(
             for name in names:
                 found[name][0] += 1
                 found[name][1] += matched
-    result = metrics.rates(counts) | {"scales": list(scales), "flip": flip}
+    result = metrics.rates(counts) | {"scales": list(scales), "flip": flip, "refine": refine}
     for name, (plates, matched) in found.items():
         result[f"recall_{name}"] = {"plates": plates, "matched": matched}
     result["ms_per_frame"] = round(1000 * float(np.mean(spent)), 2) if spent else None
     return result
+
+
+def runtime_reading(
+    detector: Path,
+    ocr: Path,
+    frames: Iterator[Any],
+    scales: tuple[float, ...],
+    threshold: float,
+    *,
+    flip: bool = False,
+    refine: bool = False,
+    views: int = VisionConfig().plate_ocr_views,
+) -> dict[str, Any]:
+    """Pole-camera frames (``wide_scenes``) read end to end as the vision child reads them
+    (``agent.vision.plate_watch.PlateWatch.read``): detected in the frame shrunk to a
+    detection stream ``STREAM_WIDTH`` px wide, each plate found boxed again in the full frame
+    (``refine``) and read there, readings under the default ``vision.min_plate_confidence``
+    dropped. A plate is found when a reading's box overlaps it at IoU 0.5 (the best such
+    reading is its); registrations and provinces are scored over all plates.
+    """
+    import cv2  # noqa: PLC0415 - OpenCV, as the runtime
+
+    from agent.vision.camera import Frame  # noqa: PLC0415
+    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415
+    from agent.vision.plates import PlateDetector, PlateReader  # noqa: PLC0415
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    watch = PlateWatch(
+        PlateDetector(
+            Model(detector, name="plate-detector"),
+            min_score=threshold,
+            scales=scales,
+            flip=flip,
+            refine=refine,
+        ),
+        PlateReader(Model(ocr, name="plate-ocr"), views=views),
+        min_confidence=VisionConfig().min_plate_confidence,
+    )
+    plates = found = exact = provinces = 0
+    for index, scene in enumerate(frames):
+        height, width = scene.image.shape[:2]
+        size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
+        stream = np.asarray(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
+        readings = watch.read(Frame(image=stream, ts=float(index), seq=index, main=scene.image))
+        for box, spec in zip(scene.boxes, scene.plates, strict=True):
+            truth = tuple(float(v) for v in box)
+            plates += 1
+            best = max(readings, key=lambda r: metrics.iou(r.box, truth), default=None)
+            if best is None or metrics.iou(best.box, truth) < metrics.IOU:
+                continue
+            found += 1
+            exact += best.text.replace("-", "") == spec.registration.replace("-", "")
+            provinces += best.province == plate_text.PROVINCES[spec.province]
+    return {
+        "plates": plates,
+        "found": found,
+        "registration_exact": exact / plates if plates else None,
+        "province_accuracy": provinces / plates if plates else None,
+        "stream_width": STREAM_WIDTH,
+        "scales": list(scales),
+        "refine": refine,
+        "views": views,
+    }
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -197,7 +271,16 @@ def main() -> None:
         help="the runtime detector also looks at each input mirrored (vision.plate_flip)",
     )
     parser.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=VisionConfig().plate_refine,
+        help="the runtime detector boxes each plate found again (vision.plate_refine)",
+    )
+    parser.add_argument(
         "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
+    )
+    parser.add_argument(
+        "--wide-seed", type=int, default=WIDE_SEED, help="with --wide: the frames' seed"
     )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
@@ -216,15 +299,28 @@ def main() -> None:
                 args.threshold,
                 SCENE_BANDS,
                 flip=args.flip,
+                refine=args.refine,
             )
     if args.wide:
         report["wide_frames_runtime"] = runtime_detection(
             args.detector,
-            wide_frames(args.wide),
+            wide_frames(args.wide, args.wide_seed),
             args.scales or VisionConfig().plate_scales,
             args.threshold,
             WIDE_BANDS,
             flip=args.flip,
+            refine=args.refine,
+        )
+    if args.wide:
+        report["wide_frames_end_to_end"] = runtime_reading(
+            args.detector,
+            args.ocr,
+            wide_scenes(args.wide, args.wide_seed),
+            args.scales or VisionConfig().plate_scales,
+            args.threshold,
+            flip=args.flip,
+            refine=args.refine,
+            views=args.views or VisionConfig().plate_ocr_views,
         )
     if args.real and (args.real / "labels.jsonl").exists():
         report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)

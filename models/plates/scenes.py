@@ -42,10 +42,11 @@ CLUTTER_CHARS = string.ascii_uppercase + string.digits + alphabet.ISSUED_CONSONA
 
 @dataclass(frozen=True)
 class Scene:
-    """A grey scene and its plate boxes (x0, y0, x1, y1) in pixels."""
+    """A grey scene, its plate boxes (x0, y0, x1, y1) in pixels and what each plate says."""
 
     image: np.ndarray
     boxes: np.ndarray
+    plates: tuple[layout.PlateSpec, ...] = ()
 
 
 @functools.cache
@@ -113,9 +114,9 @@ def place_plate(
     *,
     close: bool = False,
     widths: tuple[float, float] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Composite one mounted plate into ``scene``; return its box and where the pasted car
-    body covers the scene (a boolean mask of the scene's shape).
+) -> tuple[np.ndarray, np.ndarray, layout.PlateSpec]:
+    """Composite one mounted plate into ``scene``; return its box, where the pasted car
+    body covers the scene (a boolean mask of the scene's shape) and what the plate says.
 
     A plate is 14-150 px wide, as a pole camera sees cars in its 256 px
     detection frame; ``close`` makes it 120-245 px wide and whole in the frame
@@ -146,7 +147,8 @@ def place_plate(
     )
     mask = degrade.warp(alpha, corners, quad, size)
     scene.paste(patch, (0, 0), mask)
-    return np.concatenate([quad.min(axis=0), quad.max(axis=0)]), np.asarray(mask) >= HIDING
+    box = np.concatenate([quad.min(axis=0), quad.max(axis=0)])
+    return box, np.asarray(mask) >= HIDING, spec
 
 
 def place_plates(
@@ -156,23 +158,24 @@ def place_plates(
     *,
     close: bool = False,
     widths: tuple[float, float] | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, tuple[layout.PlateSpec, ...]]:
     """Composite ``count`` plates (``place_plate``); return the boxes (N, 4) of those that
-    show: at least 60 % in the frame (``visible``) and at most 40 % of the box under a later
-    plate's car body. Plates are placed independently, so a later one may hide an earlier
-    one, and a hidden plate is not a plate to be found."""
+    show, at least 60 % in the frame (``visible``) and at most 40 % of the box under a later
+    plate's car body, and what they say. Plates are placed independently, so a later one
+    may hide an earlier one, and a hidden plate is not a plate to be found."""
     placed = [place_plate(scene, rng, close=close, widths=widths) for _ in range(count)]
-    kept = []
-    for i, (box, _) in enumerate(placed):
+    kept, specs = [], []
+    for i, (box, _, spec) in enumerate(placed):
         shown = visible(box, scene.size)
         if shown is None:
             continue
         x0, y0 = np.floor(shown[:2]).astype(int)
         x1, y1 = np.ceil(shown[2:]).astype(int)
-        later = [mask[y0:y1, x0:x1] for _, mask in placed[i + 1 :]]
+        later = [mask[y0:y1, x0:x1] for _, mask, _ in placed[i + 1 :]]
         if not later or np.logical_or.reduce(later).mean() <= 0.4:
             kept.append(shown)
-    return np.array(kept, np.float32).reshape(-1, 4)
+            specs.append(spec)
+    return np.array(kept, np.float32).reshape(-1, 4), tuple(specs)
 
 
 def visible(box: np.ndarray, size: tuple[int, int] = (SCENE_SIZE, SCENE_SIZE)) -> np.ndarray | None:
@@ -189,9 +192,9 @@ def scene(rng: np.random.Generator) -> Scene:
     clutter(image, rng)
     close = rng.random() < CLOSE_SHARE
     count = 1 if close else int(rng.choice([0, 1, 2, 3], p=[0.1, 0.6, 0.2, 0.1]))
-    kept = place_plates(image, rng, count, close=close)
+    kept, plates = place_plates(image, rng, count, close=close)
     grey = degrade.capture(image, SCENE_SIZE, rng).convert("L")
-    return Scene(np.asarray(grey), kept)
+    return Scene(np.asarray(grey), kept, plates)
 
 
 def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> Scene:
@@ -201,9 +204,9 @@ def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> 
     k = size[0] / WIDE_FRAME[0]
     widths = (WIDE_PLATES[0] * k, WIDE_PLATES[1] * k)
     count = int(rng.integers(1, 5))
-    kept = place_plates(image, rng, count, widths=widths)
+    kept, plates = place_plates(image, rng, count, widths=widths)
     grey = degrade.capture(image, size[0], rng).convert("L")
-    return Scene(np.asarray(grey), kept)
+    return Scene(np.asarray(grey), kept, plates)
 
 
 def tile_scene(rng: np.random.Generator) -> Scene:
@@ -217,10 +220,10 @@ def tile_scene(rng: np.random.Generator) -> Scene:
     image = background(rng, (side, side))
     clutter(image, rng, most=max(6, round(24 * side * side / (WIDE_FRAME[0] * WIDE_FRAME[1]))))
     count = int(rng.choice([0, 1, 2, 3], p=[0.1, 0.5, 0.25, 0.15]))
-    kept = place_plates(image, rng, count, widths=WIDE_PLATES)
+    kept, plates = place_plates(image, rng, count, widths=WIDE_PLATES)
     grey = degrade.capture(image, side, rng).convert("L")
     shrunk = grey.resize((SCENE_SIZE, SCENE_SIZE), Image.Resampling.BILINEAR)
-    return Scene(np.asarray(shrunk), kept * (SCENE_SIZE / side))
+    return Scene(np.asarray(shrunk), kept * (SCENE_SIZE / side), plates)
 
 
 def scene_batch(seed: int, count: int, tiles: float = 0.0) -> tuple[np.ndarray, list[np.ndarray]]:
