@@ -20,7 +20,7 @@ import pytest
 from agent.cli import main
 from agent.cli_vision import aim_text
 from agent.errors import HardwareError
-from agent.vision.aim import AimMeter
+from agent.vision.aim import NO_PLATES, AimMeter
 from agent.vision.camera import Frame
 from agent.vision.faces import Face, Quality
 from tests.broker import Broker
@@ -104,9 +104,10 @@ def test_rates_count_frames_detector_runs_and_faces_over_their_windows() -> None
 def test_plate_width_is_not_invented_without_a_plate_detector() -> None:
     reading = reading_of(photo("astronaut"))
     assert reading["plates"] == {
-        "detector": False, "per_min": None, "widest_px": None, "note": "no plate detector yet"
+        "detector": False, "per_min": None, "widest_px": None, "note": NO_PLATES
     }  # fmt: skip
-    assert "plate width no plate detector yet" in aim_text([reading])
+    assert NO_PLATES == "plate detection off (vision.plates)"
+    assert "plate width plate detection off (vision.plates)" in aim_text([reading])
     assert not any("plates" in tip for tip in reading["advice"])
 
 
@@ -186,7 +187,7 @@ def test_camera_aim_reads_focus_light_and_rates_through_the_daemon(
     assert sharp["faces"]["widest_px"] > 80
     assert any(tip.startswith("out of focus") for tip in blurred["advice"])
     assert dark["advice"] == [TOO_DARK] and dark["faces"]["per_min"] == 0
-    assert sharp["plates"]["note"] == "no plate detector yet"
+    assert sharp["plates"]["note"] == "plate detection off (vision.plates)"
 
     code, out = aim(daemon, capsys, "--camera", "dark")
     assert code == 0 and out.startswith("camera dark  512x512") and TOO_DARK in out

@@ -742,3 +742,20 @@ def test_the_pipeline_boxes_plates_again_in_the_full_resolution_frame(
     readings = watch.read(Frame(image=stream, ts=0.0, seq=0, main=image))
     assert len(readings) == 1 and readings[0].text == spec.registration
     assert iou(readings[0].box, truth) > 0.84  # in the full frame's pixels
+
+
+def test_the_watch_keeps_the_boxes_of_every_plate_it_found_for_the_aim_meter(
+    plate_models: tuple[Model, Model],
+) -> None:
+    detector = PlateDetector(plate_models[0], scales=(1.66, 0.5), refine=True)
+    # A reader's floor no read reaches: nothing counts, yet the plate was seen.
+    watch = PlateWatch(detector, PlateReader(plate_models[1]), min_confidence=1.0)
+    image, truth = clip_frames()[20]
+    stream = cv2.resize(image, (640, 360), interpolation=cv2.INTER_AREA)
+    assert watch.seen("road") == []
+    assert watch.step("road", Frame(image=stream, ts=0.0, seq=0, main=image)) == []
+    (box,) = watch.seen("road")
+    assert box[2] - box[0] == pytest.approx(truth[2] - truth[0], abs=8)  # full-frame pixels
+    assert watch.seen("gate") == []
+    watch.step("road", Frame(image=np.zeros_like(stream), ts=0.1, seq=1, main=image * 0))
+    assert watch.seen("road") == []

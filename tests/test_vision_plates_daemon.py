@@ -78,7 +78,7 @@ def test_a_plate_crossing_the_clip_is_one_consolidated_plate_event(
     clip: tuple[Path, Path],
     models_dir: Path,  # noqa: F811
 ) -> None:
-    with running(tmp_path / "agent", broker, extra=config(models_dir, clip[1])) as (_, room):
+    with running(tmp_path / "agent", broker, extra=config(models_dir, clip[1])) as (daemon, room):
         events = pass_the_car(room, clip)
         new = [e for e in events if e["phase"] == "new"]
         assert len(new) == 1, events
@@ -99,6 +99,11 @@ def test_a_plate_crossing_the_clip_is_one_consolidated_plate_event(
         messages = room.wait_for(lambda ms: any(m.topic == crop for m in ms), timeout=15)
         (jpeg,) = [m.payload for m in messages if m.topic == crop]
         assert jpeg[:2] == b"\xff\xd8"
+        # The aiming aid counts the plate and gives its width in the full frame (161 px).
+        (aim,) = daemon.call("camera_aim", {"camera": "road"})["cameras"]
+        plates = aim["plates"]
+        assert plates["detector"] and plates["per_min"] > 0 and plates["note"] == ""
+        assert 140 < plates["widest_px"] < 180 and not any("plates" in t for t in aim["advice"])
 
 
 def test_a_plate_on_the_hotlist_is_raised_to_priority_1(

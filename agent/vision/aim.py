@@ -39,7 +39,7 @@ CLIPPED_DARK, CLIPPED_BRIGHT = 0.30, 0.05
 # A plate this narrow is read poorly by the OCR (its training crops are 100+ px wide).
 PLATE_MIN_PX = 100.0
 STALE_S = 5.0  # the latest frame is this old: the camera has stopped delivering
-NO_PLATES = "no plate detector yet"
+NO_PLATES = "plate detection off (vision.plates)"
 
 
 @dataclass
@@ -75,7 +75,8 @@ class AimMeter:
             _forget(state.frames, now - FPS_WINDOW_S)
 
     def detected(self, camera: str, faces: Sequence[Face], plates: Sequence[Box] = ()) -> None:
-        """The detectors ran on the camera's latest frame and found these."""
+        """The detectors ran on the camera's latest frame and found these: faces in its
+        pixels, plates in the full-resolution frame's (where the OCR reads them)."""
         now = self._clock()
         widest_face = max((f.box[2] - f.box[0] for f in faces), default=0.0)
         widest_plate = max((b[2] - b[0] for b in plates), default=0.0)

@@ -88,13 +88,24 @@ class PlateWatch:
         self._lock = threading.Lock()  # one interpreter per model: LiteRT is not thread-safe
         self._trackers: dict[str, PlateTracker] = {}
         self._sent: dict[tuple[str, int], Reading] = {}  # the crop each track last sent
+        self._seen: dict[str, list[Box]] = {}  # each camera's plates in its last detected frame
 
     def step(
         self, camera: str, frame: Frame, regions: Regions | None = None
     ) -> list[dict[str, Any]]:
         """Run the models on a frame; the messages for the tracker events it causes."""
-        readings = self.read(frame, regions)
+        found = self.look(frame, regions)
+        with self._lock:
+            self._seen[camera] = [r.box for r in found]
+        readings = [r for r in found if _confident(r, self.min_confidence)]
         return self._messages(camera, frame, self._tracker(camera).step(readings, frame.ts))
+
+    def seen(self, camera: str) -> list[Box]:
+        """The boxes, in full-resolution pixels, of every plate found in the camera's last
+        frame that `step` ran on, read confidently or not (for the aim meter: how wide the
+        plates are that the OCR gets)."""
+        with self._lock:
+            return list(self._seen.get(camera, []))
 
     def idle(self, camera: str, frame: Frame) -> list[dict[str, Any]]:
         """A frame the detectors skipped (no motion): only lets lost tracks end."""
@@ -106,6 +117,10 @@ class PlateWatch:
 
     def read(self, frame: Frame, regions: Regions | None = None) -> list[PlateReading]:
         """The plates in a frame that are inside the regions and read confidently enough."""
+        return [r for r in self.look(frame, regions) if _confident(r, self.min_confidence)]
+
+    def look(self, frame: Frame, regions: Regions | None = None) -> list[PlateReading]:
+        """Every plate in a frame that is inside the regions, read however confidently."""
         height, width = frame.image.shape[:2]
         full_h, full_w = frame.full.shape[:2]
         sx, sy = full_w / width, full_h / height
@@ -116,11 +131,10 @@ class PlateWatch:
                 if _inside(d, regions, frame)
             ]
             floor = self.min_confidence
-            readings = [
+            return [
                 self.reader.read(frame.full, d.box, score=d.score, ts=frame.ts, floor=floor)
                 for d in self.detector.refined(frame.full, found)
             ]
-        return [r for r in readings if _confident(r, self.min_confidence)]
 
     def _tracker(self, camera: str) -> PlateTracker:
         with self._lock:

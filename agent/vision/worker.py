@@ -31,6 +31,7 @@ from agent.vision import models, plate_watch
 from agent.vision.aim import AimMeter
 from agent.vision.camera import Frame, Reconnecting, open_camera
 from agent.vision.faces import SPECS, Face, FaceDetector
+from agent.vision.image import Box
 from agent.vision.motion import MotionConfig, MotionGate
 from agent.vision.plate_watch import PlateOptions, PlateWatch
 from agent.vision.regions import Polygon, Regions
@@ -83,7 +84,8 @@ def main(conn: Connection, spec: VisionSpec, requests: Connection | None = None)
         send({"type": "health", "component": "models", "state": "failed", "error": str(exc)})
         raise SystemExit(EXIT_MODEL_FAILED) from exc
     send({"type": "health", "component": "models", "state": "ok", "error": ""})
-    stop, stills, lock, meter = threading.Event(), Stills(), threading.Lock(), AimMeter()
+    stop, stills, lock = threading.Event(), Stills(), threading.Lock()
+    meter = AimMeter(plate_detector=plates is not None)
 
     def detect(frame: Frame) -> list[Face]:
         with lock:  # one interpreter, several cameras: LiteRT is not thread-safe
@@ -165,10 +167,10 @@ def _run_camera(camera: CameraSpec, shared: _Shared) -> None:
             if gate is None or gate.check(frame.image, frame.ts).run:
                 faces = shared.detect(frame)
                 shared.stills.offer(camera.name, frame, faces)  # all, so snapshots blur all
-                shared.meter.detected(camera.name, faces)
                 counted = _inside(faces, regions, frame)
                 send(_faces_message(camera.name, frame, counted, crops=shared.crops))
-                _plates(shared, camera.name, frame, regions, run=True)
+                plates = _plates(shared, camera.name, frame, regions, run=True)
+                shared.meter.detected(camera.name, faces, plates)
             else:
                 _plates(shared, camera.name, frame, regions, run=False)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
@@ -180,14 +182,18 @@ def _run_camera(camera: CameraSpec, shared: _Shared) -> None:
         stop.set()  # an unexpected error ends the child; the supervisor restarts it clean
 
 
-def _plates(shared: _Shared, camera: str, frame: Frame, regions: Regions, *, run: bool) -> None:
-    """Plates on a detected frame; on a skipped one, only let lost tracks end."""
+def _plates(
+    shared: _Shared, camera: str, frame: Frame, regions: Regions, *, run: bool
+) -> list[Box]:
+    """Plates on a detected frame, and the boxes of those found (full-resolution pixels); on
+    a skipped one, only let lost tracks end."""
     if shared.plates is None:
-        return
+        return []
     watch = shared.plates
     messages = watch.step(camera, frame, regions) if run else watch.idle(camera, frame)
     for message in messages:
         shared.send(message)
+    return watch.seen(camera) if run else []
 
 
 def _inside(faces: list[Face], regions: Regions, frame: Frame) -> list[Face]:
