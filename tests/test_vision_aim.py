@@ -106,7 +106,6 @@ def test_plate_width_is_not_invented_without_a_plate_detector() -> None:
     assert reading["plates"] == {
         "detector": False, "per_min": None, "widest_px": None, "note": NO_PLATES
     }  # fmt: skip
-    assert NO_PLATES == "plate detection off (vision.plates)"
     assert "plate width plate detection off (vision.plates)" in aim_text([reading])
     assert not any("plates" in tip for tip in reading["advice"])
 

@@ -194,8 +194,9 @@ def runtime_reading(
     (``agent.vision.plate_watch.PlateWatch.read``): detected in the frame shrunk to a
     detection stream ``STREAM_WIDTH`` px wide, each plate found boxed again in the full frame
     (``refine``) and read there, readings under the default ``vision.min_plate_confidence``
-    dropped. A plate is found when a reading's box overlaps it at IoU 0.5 (the best such
-    reading is its); registrations and provinces are scored over all plates.
+    dropped. A plate is found when a reading's box overlaps it at IoU 0.5, each reading
+    matched to one plate at most (``metrics.match``); registrations and provinces are scored
+    over all plates.
     """
     import cv2  # noqa: PLC0415 - OpenCV, as the runtime
 
@@ -221,15 +222,16 @@ def runtime_reading(
         size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
         stream = np.asarray(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
         readings = watch.read(Frame(image=stream, ts=float(index), seq=index, main=scene.image))
-        for box, spec in zip(scene.boxes, scene.plates, strict=True):
-            truth = tuple(float(v) for v in box)
+        truths = [tuple(float(v) for v in box) for box in scene.boxes]
+        matched = metrics.match([r.box for r in readings], truths)
+        for index_of, spec in zip(matched, scene.plates, strict=True):
             plates += 1
-            best = max(readings, key=lambda r: metrics.iou(r.box, truth), default=None)
-            if best is None or metrics.iou(best.box, truth) < metrics.IOU:
+            if index_of < 0:
                 continue
+            reading = readings[index_of]
             found += 1
-            exact += best.text.replace("-", "") == spec.registration.replace("-", "")
-            provinces += best.province == plate_text.PROVINCES[spec.province]
+            exact += reading.text.replace("-", "") == spec.registration.replace("-", "")
+            provinces += reading.province == plate_text.PROVINCES[spec.province]
     return {
         "plates": plates,
         "found": found,
@@ -311,7 +313,6 @@ def main() -> None:
             flip=args.flip,
             refine=args.refine,
         )
-    if args.wide:
         report["wide_frames_end_to_end"] = runtime_reading(
             args.detector,
             args.ocr,
