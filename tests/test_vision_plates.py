@@ -648,6 +648,16 @@ def test_the_evaluation_reads_pole_camera_frames_end_to_end_as_the_child_does() 
         assert 0 <= result[rate] * result["plates"] <= result["found"] <= result["plates"]
 
 
+def test_the_evaluation_takes_a_frame_size_and_names_a_bad_one() -> None:
+    import argparse  # noqa: PLC0415
+
+    evaluate = pytest.importorskip("models.plates.evaluate")
+    assert evaluate._size("1920x1080") == (1920, 1080)
+    for bad in ("1920", "1920x", "x1080", "wide", "1920x1080x3", "200x100", "-1x720"):
+        with pytest.raises(argparse.ArgumentTypeError, match=bad.replace("-", "\\-")):
+            evaluate._size(bad)
+
+
 def test_ocr_decoding_matches_the_evaluation_on_real_model_outputs(
     plate_models: tuple[Model, Model],
 ) -> None:

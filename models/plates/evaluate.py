@@ -1,7 +1,8 @@
 """Measure the int8 plate models: held-out synthetic sets and a folder of labelled photos.
 
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
-        --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5]] \
+        --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5] \
+        [--wide-size 1920x1080]] \
         [--refine | --no-refine] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
@@ -119,18 +120,21 @@ def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, A
     return metrics.rates(counts)
 
 
-def wide_scenes(count: int, seed: int = WIDE_SEED) -> Iterator[Any]:
-    """``count`` pole-camera frames (``scenes.wide_scene``), made as they are measured."""
+def wide_scenes(
+    count: int, seed: int = WIDE_SEED, size: tuple[int, int] = (1280, 720)
+) -> Iterator[Any]:
+    """``count`` pole-camera frames of ``size`` (``scenes.wide_scene``: its plates scaled with
+    the width), made as they are measured."""
     from models.plates import scenes as made  # noqa: PLC0415 - the renderer and its fonts
 
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        yield made.wide_scene(rng)
+        yield made.wide_scene(rng, size)
 
 
-def wide_frames(count: int, seed: int = WIDE_SEED) -> Frames:
+def wide_frames(count: int, seed: int = WIDE_SEED, size: tuple[int, int] = (1280, 720)) -> Frames:
     """``wide_scenes``' images and their true boxes."""
-    for frame in wide_scenes(count, seed):
+    for frame in wide_scenes(count, seed, size):
         yield frame.image, [tuple(float(v) for v in b) for b in frame.boxes]
 
 
@@ -248,6 +252,17 @@ def _scales(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(","))
 
 
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"WIDTHxHEIGHT expected, got {text!r}") from None
+    if min(size) < 256:
+        raise argparse.ArgumentTypeError(f"a frame at least 256 px each way expected, got {text}")
+    return size
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -284,6 +299,14 @@ def main() -> None:
     parser.add_argument(
         "--wide-seed", type=int, default=WIDE_SEED, help="with --wide: the frames' seed"
     )
+    parser.add_argument(
+        "--wide-size",
+        type=_size,
+        default=(1280, 720),
+        metavar="WxH",
+        help="with --wide: the frames' size (plates scaled with the width; end to end, the "
+        "detection stream stays 640 px wide)",
+    )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
     report: dict[str, Any] = {}
@@ -306,7 +329,7 @@ def main() -> None:
     if args.wide:
         report["wide_frames_runtime"] = runtime_detection(
             args.detector,
-            wide_frames(args.wide, args.wide_seed),
+            wide_frames(args.wide, args.wide_seed, args.wide_size),
             args.scales or VisionConfig().plate_scales,
             args.threshold,
             WIDE_BANDS,
@@ -316,7 +339,7 @@ def main() -> None:
         report["wide_frames_end_to_end"] = runtime_reading(
             args.detector,
             args.ocr,
-            wide_scenes(args.wide, args.wide_seed),
+            wide_scenes(args.wide, args.wide_seed, args.wide_size),
             args.scales or VisionConfig().plate_scales,
             args.threshold,
             flip=args.flip,
