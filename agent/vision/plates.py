@@ -6,9 +6,11 @@ into its square input (aspect kept, black border right and bottom), a heatmap of
 centres and, per cell, the centre's offset and the log of the box's width and height in
 cells. Decoding is the evaluation's (models/plates/pipeline.py: 3x3 local maxima above the
 score floor, best first), followed by non-maximum suppression, which the evaluation does
-not need. The reader cuts the box with the 8 % margin the OCR was trained on from the
-full-resolution image, stretches it to the OCR input and decodes the CTC output with the
-plate format (agent.vision.plate_text). Turning the crop level first (agent.vision.rectify,
+not need. Each plate found is then boxed again, the detector run on a square of the
+full-resolution image about it (`PlateDetector.refined`, `vision.plate_refine`). The reader
+cuts the box with the 8 % margin the OCR was trained on from the full-resolution image,
+stretches it to the OCR input and decodes the CTC output with the plate format
+(agent.vision.plate_text). Turning the crop level first (agent.vision.rectify,
 `vision.plate_deskew`) is off by default: the OCR is trained on level crops of tilted
 plates, and on the local real photos turning them cost exact readings and provinces.
 Where its first read of a crop is not sure, the reader reads it again zoomed a little in
