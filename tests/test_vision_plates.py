@@ -752,6 +752,10 @@ def test_the_pipeline_boxes_plates_again_in_the_full_resolution_frame(
     readings = watch.read(Frame(image=stream, ts=0.0, seq=0, main=image))
     assert len(readings) == 1 and readings[0].text == spec.registration
     assert iou(readings[0].box, truth) > 0.84  # in the full frame's pixels
+    # The box read is the second look's in the full frame, not the stream's scaled up.
+    (first,) = [Detection(tuple(2 * v for v in d.box), d.score) for d in detector.detect(stream)]
+    (again,) = detector.refined(image, [first])
+    assert readings[0].box == again.box != first.box
 
 
 def test_the_watch_keeps_the_boxes_of_every_plate_it_found_for_the_aim_meter(

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from agent.config import VisionConfig
 from agent.vision import plate_text
 from models.plates import metrics, pipeline, real
 from models.plates.alphabet import decode
+
+if TYPE_CHECKING:
+    from agent.vision.plates import PlateDetector
 
 MODELS = Path(__file__).parent
 CLOSE_PX = 150  # scenes.place_plate: other plates are 14-150 px wide, close-ups 120-245
@@ -121,18 +124,18 @@ def synthetic_detection(reader: pipeline.PlateReader, path: Path) -> dict[str, A
 
 
 def wide_scenes(
-    count: int, seed: int = WIDE_SEED, size: tuple[int, int] = (1280, 720)
+    count: int, seed: int = WIDE_SEED, size: tuple[int, int] | None = None
 ) -> Iterator[Any]:
-    """``count`` pole-camera frames of ``size`` (``scenes.wide_scene``: its plates scaled with
-    the width), made as they are measured."""
+    """``count`` pole-camera frames of ``size`` (``scenes.wide_scene``, by default its
+    ``WIDE_FRAME``; plates scaled with the width), made as they are measured."""
     from models.plates import scenes as made  # noqa: PLC0415 - the renderer and its fonts
 
     rng = np.random.default_rng(seed)
     for _ in range(count):
-        yield made.wide_scene(rng, size)
+        yield made.wide_scene(rng, size or made.WIDE_FRAME)
 
 
-def wide_frames(count: int, seed: int = WIDE_SEED, size: tuple[int, int] = (1280, 720)) -> Frames:
+def wide_frames(count: int, seed: int = WIDE_SEED, size: tuple[int, int] | None = None) -> Frames:
     """``wide_scenes``' images and their true boxes."""
     for frame in wide_scenes(count, seed, size):
         yield frame.image, [tuple(float(v) for v in b) for b in frame.boxes]
@@ -156,11 +159,8 @@ def runtime_detection(
     plate of which 60 % shows) and those whole in it, each plate matched on its own, and the
     mean time ``detect`` took a frame.
     """
-    from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
-    from agent.vision.runtime import Model  # noqa: PLC0415
 
-    model = Model(detector, name="plate-detector")
-    runtime = PlateDetector(model, min_score=threshold, scales=scales, flip=flip, refine=refine)
+    runtime = _runtime_detector(detector, threshold, scales, flip=flip, refine=refine)
     counts, found, spent = [], {name: [0, 0] for name in [*bands, *EDGE_SPLIT]}, []
     for image, truth in frames:
         start = time.perf_counter()
@@ -206,17 +206,11 @@ def runtime_reading(
 
     from agent.vision.camera import Frame  # noqa: PLC0415
     from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415
-    from agent.vision.plates import PlateDetector, PlateReader  # noqa: PLC0415
+    from agent.vision.plates import PlateReader  # noqa: PLC0415
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     watch = PlateWatch(
-        PlateDetector(
-            Model(detector, name="plate-detector"),
-            min_score=threshold,
-            scales=scales,
-            flip=flip,
-            refine=refine,
-        ),
+        _runtime_detector(detector, threshold, scales, flip=flip, refine=refine),
         PlateReader(Model(ocr, name="plate-ocr"), views=views),
         min_confidence=VisionConfig().min_plate_confidence,
     )
@@ -246,6 +240,17 @@ def runtime_reading(
         "refine": refine,
         "views": views,
     }
+
+
+def _runtime_detector(
+    path: Path, threshold: float, scales: tuple[float, ...], *, flip: bool, refine: bool
+) -> PlateDetector:
+    """The runtime's ``PlateDetector`` on the detector file at ``path``."""
+    from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    model = Model(path, name="plate-detector")
+    return PlateDetector(model, min_score=threshold, scales=scales, flip=flip, refine=refine)
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -302,10 +307,9 @@ def main() -> None:
     parser.add_argument(
         "--wide-size",
         type=_size,
-        default=(1280, 720),
         metavar="WxH",
-        help="with --wide: the frames' size (plates scaled with the width; end to end, the "
-        "detection stream stays 640 px wide)",
+        help="with --wide: the frames' size, 1280x720 unless given (plates scaled with the "
+        "width; end to end, the detection stream stays 640 px wide)",
     )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
