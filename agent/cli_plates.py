@@ -56,7 +56,7 @@ def _model_options(command: argparse.ArgumentParser) -> None:
         "the default [vision] plate settings are used and no config file is needed)",
     )
     command.add_argument(
-        "--min-score", type=_score, help="detector score floor (default: vision.min_plate_score)"
+        "--min-score", type=score_arg, help="detector score floor (default: vision.min_plate_score)"
     )
     command.add_argument(
         "--scales",
@@ -80,7 +80,8 @@ def add_views(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _score(text: str) -> float:
+def score_arg(text: str) -> float:
+    """A score on the command line: in (0, 1]."""
     value = float(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
@@ -112,6 +113,7 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         scales=args.scales or vision.plate_scales,
         flip=vision.plate_flip,
         refine=vision.plate_refine,
+        look_score=vision.plate_look_score,
         deskew=vision.plate_deskew,
         views=args.views or vision.plate_ocr_views,
     )

@@ -63,6 +63,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         min_confidence=vision.min_plate_confidence,
         flip=vision.plate_flip,
         refine=vision.plate_refine,
+        look_score=vision.plate_look_score,
         deskew=vision.plate_deskew,
         views=vision.plate_ocr_views,
     )

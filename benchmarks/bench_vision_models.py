@@ -11,6 +11,8 @@ runtime's own calls:
   (one invoke per scale at most 1, one per tile above), plain and mirrored too
   (`vision.plate_flip`, twice the invokes); then `PlateDetector.refined` on the plate it
   found, the second look at it in the frame (`vision.plate_refine`, one invoke per plate);
+  then the whole default: the passes keeping peaks from `vision.plate_look_score` up and
+  the second look at each;
 - plate-ocr, per plate: `PlateReader.read` on the plate's box in the frame (crop, deskew,
   stretch, quantise; softmax, format-constrained CTC decoding, province, sharpness, media
   crop), reading it once and with the default `vision.plate_ocr_views` (again zoomed in
@@ -180,6 +182,22 @@ def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) ->
         f"the true box {iou(first.box, truth):.2f} -> {iou(again.box, truth):.2f}",
     )
     model.invoke = stages.bare  # type: ignore[method-assign]
+    # All the detector does to a frame by default: the passes, with peaks from
+    # `vision.plate_look_score` up, then a second look at each (`refined`); and with
+    # `plate_look_score` at `min_plate_score`, the floor's peaks alone.
+    vision = VisionConfig()
+    for look in (vision.min_plate_score, vision.plate_look_score):
+        whole = PlateDetector(model, scales=default, refine=True, look_score=look)
+        candidates = whole.detect(frame)
+        stages = Stages(model)
+        for _ in range(runs):
+            kept = stages.run(lambda w=whole: w.refined(frame, w.detect(frame)))
+        stages.report(
+            "plate-detector",
+            f"whole frame, scales {','.join(f'{s:g}' for s in default)}: {len(candidates)} "
+            f"peak(s) from {whole.floor:g} looked at again, {len(kept)} plate(s) kept",
+        )
+        model.invoke = stages.bare  # type: ignore[method-assign]
     found_box = again.box if VisionConfig().plate_refine else first.box
     model = load("plate-ocr")
     # Each box read once and with the default views; the report says how often each was read

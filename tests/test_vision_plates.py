@@ -26,6 +26,7 @@ from agent.vision import models, plate_text
 from agent.vision.camera import Frame
 from agent.vision.plate_watch import PlateOptions, PlateWatch
 from agent.vision.plates import (
+    CONFIRM_SCORE,
     OCR_ZOOMS,
     TILE_OVERLAP_PX,
     Detection,
@@ -332,6 +333,8 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(once, []).plates == PlateOptions(views=1, flip=True)
     first_look = VisionConfig(plates=True, plate_refine=False)
     assert spec_of(first_look, []).plates == PlateOptions(refine=False)
+    no_look = VisionConfig(plates=True, plate_look_score=0.3)
+    assert spec_of(no_look, []).plates == PlateOptions(look_score=0.3)
     # The config allows as many views as the reader has zooms, and no more.
     assert VisionConfig(plate_ocr_views=len(OCR_ZOOMS)).plate_ocr_views == len(OCR_ZOOMS)
     with pytest.raises(ValueError, match="plate_ocr_views"):
@@ -595,9 +598,8 @@ def test_the_evaluation_splits_pole_camera_recall_by_plate_width_and_the_frame_e
     if not fonts.fonts_available():
         pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
     frames = list(evaluate.wide_frames(3))
-    result = evaluate.runtime_detection(
-        committed_models()[0], iter(frames), (1.66, 0.5), 0.3, evaluate.WIDE_BANDS
-    )
+    runtime = evaluate.runtime_detector(committed_models()[0], 0.3, (1.66, 0.5))
+    result = evaluate.runtime_detection(runtime, iter(frames), evaluate.WIDE_BANDS)
     bands = [result[f"recall_{name}"] for name in evaluate.WIDE_BANDS]
     assert sum(b["plates"] for b in bands) == result["plates"] == sum(len(t) for _, t in frames)
     assert sum(b["matched"] for b in bands) == result["matched"]
@@ -611,9 +613,7 @@ def test_the_evaluation_splits_pole_camera_recall_by_plate_width_and_the_frame_e
     # nothing is found).
     blank = np.zeros((720, 1280), np.uint8)
     truth = [(0.0, 300.0, 60.0, 320.0), (600.0, 300.0, 660.0, 320.0)]
-    alone = evaluate.runtime_detection(
-        committed_models()[0], iter([(blank, truth)]), (1.66, 0.5), 0.3, {}
-    )
+    alone = evaluate.runtime_detection(runtime, iter([(blank, truth)]), {})
     assert alone["plates"] == 2 and alone["detections"] == 0
     for name in evaluate.EDGE_SPLIT:
         assert alone[f"recall_{name}"] == {"plates": 1, "matched": 0}
@@ -634,15 +634,14 @@ def test_the_evaluation_reads_pole_camera_frames_end_to_end_as_the_child_does() 
     nowhere = (10.0, 10.0, 90.0, 40.0)
     frame = Scene(grey, np.array([box, nowhere], np.float32), (says, says))
     for refine in (False, True):
-        result = evaluate.runtime_reading(
-            detector, ocr, iter([frame]), (1.66, 0.5), 0.3, refine=refine
-        )
+        runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=refine)
+        result = evaluate.runtime_reading(runtime, ocr, iter([frame]))
         assert result["plates"] == 2 and result["found"] == 1, result
         assert result["registration_exact"] == result["province_accuracy"] == 0.5, result
         assert result["refine"] is refine and result["stream_width"] == evaluate.STREAM_WIDTH
     # Generated frames: every plate counted once, none read that was not found.
     frames = list(evaluate.wide_scenes(2))
-    result = evaluate.runtime_reading(detector, ocr, iter(frames), (1.66, 0.5), 0.3, refine=True)
+    result = evaluate.runtime_reading(runtime, ocr, iter(frames))
     assert result["plates"] == sum(len(f.boxes) for f in frames)
     for rate in ("registration_exact", "province_accuracy"):
         assert 0 <= result[rate] * result["plates"] <= result["found"] <= result["plates"]
@@ -756,6 +755,41 @@ def test_the_pipeline_boxes_plates_again_in_the_full_resolution_frame(
     (first,) = [Detection(tuple(2 * v for v in d.box), d.score) for d in detector.detect(stream)]
     (again,) = detector.refined(image, [first])
     assert readings[0].box == again.box != first.box
+
+
+def test_a_plate_scored_low_in_the_stream_is_kept_where_the_second_look_confirms_it(
+    plate_models: tuple[Model, Model],
+) -> None:
+    from agent.vision.plate_eval import iou  # noqa: PLC0415
+
+    spec = sample_clip.ClipSpec()
+    image, truth = clip_frames()[13]  # 161 px wide in the frame, 40 in a 320 px stream
+    stream = cv2.resize(image, (320, 180), interpolation=cv2.INTER_AREA)
+    plain = PlateDetector(plate_models[0], scales=(1.66, 0.5), refine=True)
+    looking = PlateDetector(plate_models[0], scales=(1.66, 0.5), refine=True, look_score=0.1)
+    assert (plain.floor, looking.floor) == (0.3, 0.1)
+    # In the stream the plate scores under the floor of 0.3: missed without a look.
+    assert PlateWatch(plain, PlateReader(plate_models[1])).read(Frame(stream, 0.0, 0, image)) == []
+    (first,) = [
+        Detection(tuple(4 * v for v in d.box), d.score)
+        for d in looking.detect(stream)
+        if iou(tuple(4 * v for v in d.box), truth) > 0.3
+    ]
+    assert 0.1 <= first.score < 0.3
+    (reading,) = PlateWatch(looking, PlateReader(plate_models[1])).read(
+        Frame(stream, 0.0, 0, image)
+    )
+    assert reading.text == spec.registration and iou(reading.box, truth) > 0.84
+    assert reading.detection_score >= CONFIRM_SCORE  # the second look's score, not the stream's
+    # A low box over nothing is dropped; one that made the floor is kept as before.
+    nothing = Detection((0.0, 0.0, 40.0, 20.0), 0.2)
+    assert looking.refined(image, [nothing]) == []
+    assert looking.refined(image, [Detection(nothing.box, 0.35)]) == [Detection(nothing.box, 0.35)]
+    # Without a second look there is nothing to confirm with: the floor stays min_score.
+    assert PlateDetector(plate_models[0], look_score=0.1).floor == 0.3
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="look_score"):
+            PlateDetector(plate_models[0], refine=True, look_score=bad)
 
 
 def test_the_watch_keeps_the_boxes_of_every_plate_it_found_for_the_aim_meter(

@@ -38,6 +38,8 @@ class VisionConfig(Section):
     plate_flip: bool = False
     # agent.vision.plates.PlateDetector.refined: each plate found is boxed again, close up.
     plate_refine: bool = True
+    # ... and peaks from this score up that miss min_plate_score are kept where it confirms them.
+    plate_look_score: float = Field(default=0.1, gt=0, le=1)
     min_plate_confidence: float = Field(default=0.5, ge=0, le=1)
     plate_deskew: bool = False
     # agent.vision.plates.OCR_ZOOMS: read each crop as cut, then zoomed in, then out.

@@ -41,6 +41,7 @@ class PlateOptions:
     scales: tuple[float, ...] = (1.66, 0.5)
     flip: bool = False
     refine: bool = True
+    look_score: float | None = 0.1
     min_confidence: float = 0.5
     deskew: bool = False
     views: int = 3
@@ -63,6 +64,7 @@ def load(
         scales=options.scales,
         flip=options.flip,
         refine=options.refine,
+        look_score=options.look_score,
     )
     return PlateWatch(
         detector,

@@ -7,17 +7,18 @@ centres and, per cell, the centre's offset and the log of the box's width and he
 cells. Decoding is the evaluation's (models/plates/pipeline.py: 3x3 local maxima above the
 score floor, best first), followed by non-maximum suppression, which the evaluation does
 not need. Each plate found is then boxed again, the detector run on a square of the
-full-resolution image about it (`PlateDetector.refined`, `vision.plate_refine`). The reader
-cuts the box with the 8 % margin the OCR was trained on from the full-resolution image,
-stretches it to the OCR input and decodes the CTC output with the plate format
-(agent.vision.plate_text). Turning the crop level first (agent.vision.rectify,
-`vision.plate_deskew`) is off by default: the OCR is trained on level crops of tilted
-plates, and on the local real photos turning them cost exact readings and provinces.
-Where its first read of a crop is not sure, the reader reads it again zoomed a little in
-and out (`OCR_ZOOMS`, `vision.plate_ocr_views`), and keeps the registration the reads agree
-on (`plate_text.agreed`) and the province of their mean probabilities. Both models take
-uint8 pixels with scale 1/255, so images are copied into their input tensors as they are,
-without a round trip through floats.
+full-resolution image about it (`PlateDetector.refined`, `vision.plate_refine`), and so is
+each peak scored under the floor down to `vision.plate_look_score`, kept only where that
+look scores it well (`CONFIRM_SCORE`). The reader cuts the box with the 8 % margin the OCR
+was trained on from the full-resolution image, stretches it to the OCR input and decodes
+the CTC output with the plate format (agent.vision.plate_text). Turning the crop level
+first (agent.vision.rectify, `vision.plate_deskew`) is off by default: the OCR is trained
+on level crops of tilted plates, and on the local real photos turning them cost exact
+readings and provinces. Where its first read of a crop is not sure, the reader reads it
+again zoomed a little in and out (`OCR_ZOOMS`, `vision.plate_ocr_views`), and keeps the
+registration the reads agree on (`plate_text.agreed`) and the province of their mean
+probabilities. Both models take uint8 pixels with scale 1/255, so images are copied into
+their input tensors as they are, without a round trip through floats.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ REFINE_SPAN = 2.0
 #: least, gives the plate's box.
 REFINE_SCORE = 0.1
 REFINE_IOU = 0.3
+#: With `look_score`, a peak under `min_score` is kept only where the second look finds it at
+#: this score at least.
+CONFIRM_SCORE = 0.5
 _WINDOW = np.ones((3, 3), np.uint8)
 
 
@@ -145,6 +149,14 @@ class PlateDetector:
     pole-camera frames the boxes found overlap the true ones more (mean IoU 0.83 to 0.89),
     more plates are found at IoU 0.5 and more registrations read exactly end to end; on the
     local real photos too (models/README.md). It costs one invoke per plate.
+
+    With `refine` and a `look_score` under `min_score`, the passes keep peaks from
+    `look_score` up, and `refined` keeps one under `min_score` only where the second look
+    scores it `CONFIRM_SCORE` or more: a distant plate, a few pixels wide in the detection
+    stream, is scored low there and high in the full-resolution square. It costs one more
+    invoke per such peak (at most `top` boxes a frame in all); on synthetic pole-camera
+    frames it found 97 % of the plates rather than 93 %, and on the local real photos the
+    one plate missed before. `detect`'s list then holds peaks that `refined` may drop.
     """
 
     def __init__(
@@ -156,6 +168,7 @@ class PlateDetector:
         scales: tuple[float, ...] = (1.0,),
         flip: bool = False,
         refine: bool = False,
+        look_score: float | None = None,
     ) -> None:
         width, height = _grey_input(model)
         if width != height:
@@ -164,8 +177,12 @@ class PlateDetector:
             raise ValueError(
                 f"plate detector scales must be in [0.1, {MAX_EXTENT:g}], got {list(scales)}"
             )
+        if look_score is not None and not 0 < look_score <= 1:
+            raise ValueError(f"plate detector look_score must be in (0, 1], got {look_score}")
         self.model, self.size, self.min_score, self.top = model, width, min_score, top
         self.flip, self.refine = flip, refine
+        # The passes' score floor: lower than min_score only where the second look confirms.
+        self.floor = min(min_score, look_score) if refine and look_score is not None else min_score
         self.scales = tuple(sorted(set(scales), reverse=True))
         self._heat, self._box = _output(model, 1, "heatmap"), _output(model, 4, "box")
         self._raw_input = _takes_pixels(model)
@@ -189,7 +206,14 @@ class PlateDetector:
         # A box that reaches an inner edge of its tile may be part of a plate: it counts only
         # where no other box overlaps it (a near plate across two tiles, which the coarser
         # pass boxes whole, would otherwise be read from the half with the higher score).
-        found += [c for c in cut if all(iou(c.box, d.box) == 0 for d in found)]
+        # (A peak under min_score, found with look_score, does not count against one that is
+        # not: it may never be confirmed.)
+        sure = [d for d in found if d.score >= self.min_score]
+        found += [
+            c
+            for c in cut
+            if all(iou(c.box, d.box) == 0 for d in (sure if c.score >= self.min_score else found))
+        ]
         found.sort(key=lambda d: -d.score)
         return suppress(found)[: self.top]
 
@@ -209,7 +233,7 @@ class PlateDetector:
             tile = scaled[top : top + self.size, left : left + self.size]
             square[: tile.shape[0], : tile.shape[1]] = tile
             heat, box = self._outputs(square)
-            for d in peaks(heat, box, stride=self.stride, min_score=self.min_score, top=self.top):
+            for d in peaks(heat, box, stride=self.stride, min_score=self.floor, top=self.top):
                 x0, y0, x1, y1 = d.box
                 if (
                     col[0] <= left + (x0 + x1) / 2 < col[1]
@@ -234,14 +258,30 @@ class PlateDetector:
 
     def refined(self, image: Image, found: list[Detection]) -> list[Detection]:
         """`found`, boxes in `image`'s pixels, each box looked at again in `image` where this
-        detector refines (`look_again`), best first; boxes that came to one plate are one."""
+        detector refines (`look_again`), best first; boxes that came to one plate are one.
+
+        A box scored under `min_score` (found with `look_score`) stays only where the second
+        look finds it at `CONFIRM_SCORE` or more, with that score.
+        """
         if not self.refine:
             return found
-        return suppress([self.look_again(image, d) for d in found])
+        kept = []
+        for detection in found:
+            again, score = self._again(image, detection)
+            if detection.score >= self.min_score:
+                kept.append(again)
+            elif score >= CONFIRM_SCORE:
+                kept.append(Detection(again.box, score))
+        kept.sort(key=lambda d: -d.score)
+        return suppress(kept)
 
     def look_again(self, image: Image, detection: Detection) -> Detection:
         """`detection` boxed again in a square of `image` about its box (`REFINE_SPAN`), or as
         it is where nothing there overlaps it enough (`REFINE_IOU`). Its score is kept."""
+        return self._again(image, detection)[0]
+
+    def _again(self, image: Image, detection: Detection) -> tuple[Detection, float]:
+        """`look_again`'s box, and the score the second look gave it (0 where none)."""
         x0, y0, x1, y1 = detection.box
         height, width = image.shape[:2]
         # Never enlarged: where a plate is under half the input wide, the square shows more
@@ -258,7 +298,7 @@ class PlateDetector:
         right = min(width, math.ceil((self.size - shift_x) / scale) + 1)
         bottom = min(height, math.ceil((self.size - shift_y) / scale) + 1)
         if right - left < 2 or bottom - top < 2:
-            return detection
+            return detection, 0.0
         matrix = np.array(
             [[scale, 0, shift_x + scale * left], [0, scale, shift_y + scale * top]], np.float32
         )
@@ -267,18 +307,22 @@ class PlateDetector:
         heat, box = self._outputs(np.asarray(square, np.uint8))
         found = peaks(heat, box, stride=self.stride, min_score=REFINE_SCORE)
         again = [
-            (
-                (a - shift_x) / scale,
-                (b - shift_y) / scale,
-                (c - shift_x) / scale,
-                (d - shift_y) / scale,
+            Detection(
+                (
+                    (a - shift_x) / scale,
+                    (b - shift_y) / scale,
+                    (c - shift_x) / scale,
+                    (d - shift_y) / scale,
+                ),
+                p.score,
             )
-            for a, b, c, d in (p.box for p in found)
+            for p in found
+            for a, b, c, d in [p.box]
         ]
-        best = max(again, key=lambda b: iou(b, detection.box), default=None)
-        if best is None or iou(best, detection.box) < REFINE_IOU:
-            return detection
-        return Detection(_clip(best, width, height), detection.score)
+        best = max(again, key=lambda p: iou(p.box, detection.box), default=None)
+        if best is None or iou(best.box, detection.box) < REFINE_IOU:
+            return detection, 0.0
+        return Detection(_clip(best.box, width, height), detection.score), best.score
 
     def _best(self, found: list[Detection], image: Image) -> list[Detection]:
         height, width = image.shape[:2]

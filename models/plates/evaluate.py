@@ -3,7 +3,7 @@
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
         --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5] \
         [--wide-size 1920x1080]] \
-        [--refine | --no-refine] --real ../shared/data/plates \
+        [--refine | --no-refine] [--look-score 0.1] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
 ``--wide`` also reads those pole-camera frames end to end as the vision child does
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.cli_plates import add_views
+from agent.cli_plates import add_views, score_arg
 from agent.config import VisionConfig
 from agent.vision import plate_text
 from models.plates import metrics, pipeline, real
@@ -142,17 +142,10 @@ def wide_frames(count: int, seed: int = WIDE_SEED, size: tuple[int, int] | None 
 
 
 def runtime_detection(
-    detector: Path,
-    frames: Frames,
-    scales: tuple[float, ...],
-    threshold: float,
-    bands: dict[str, tuple[float, float]],
-    *,
-    flip: bool = False,
-    refine: bool = False,
+    runtime: PlateDetector, frames: Frames, bands: dict[str, tuple[float, float]]
 ) -> dict[str, Any]:
-    """The runtime's detector (``agent.vision.plates``, one pass per scale, and with
-    ``refine`` a second look at each plate found) on ``frames``.
+    """The runtime's detector (``agent.vision.plates``, one pass per scale, and where it
+    refines a second look at each plate found; ``runtime_detector``) on ``frames``.
 
     Recall is also given for each band of plate widths in ``bands`` (over the low end, up to
     the high one), for the plates cut by the frame's edge (``EDGE_PX``; the generator keeps a
@@ -160,7 +153,6 @@ def runtime_detection(
     mean time ``detect`` took a frame.
     """
 
-    runtime = _runtime_detector(detector, threshold, scales, flip=flip, refine=refine)
     counts, found, spent = [], {name: [0, 0] for name in [*bands, *EDGE_SPLIT]}, []
     for image, truth in frames:
         start = time.perf_counter()
@@ -176,7 +168,7 @@ def runtime_detection(
             for name in names:
                 found[name][0] += 1
                 found[name][1] += matched
-    result = metrics.rates(counts) | {"scales": list(scales), "flip": flip, "refine": refine}
+    result = metrics.rates(counts) | _settings(runtime)
     for name, (plates, matched) in found.items():
         result[f"recall_{name}"] = {"plates": plates, "matched": matched}
     result["ms_per_frame"] = round(1000 * float(np.mean(spent)), 2) if spent else None
@@ -184,23 +176,19 @@ def runtime_detection(
 
 
 def runtime_reading(
-    detector: Path,
+    runtime: PlateDetector,
     ocr: Path,
     frames: Iterator[Any],
-    scales: tuple[float, ...],
-    threshold: float,
     *,
-    flip: bool = False,
-    refine: bool = False,
     views: int = VisionConfig().plate_ocr_views,
 ) -> dict[str, Any]:
     """Pole-camera frames (``wide_scenes``) read end to end as the vision child reads them
     (``agent.vision.plate_watch.PlateWatch.read``): detected in the frame shrunk to a
     detection stream ``STREAM_WIDTH`` px wide, each plate found boxed again in the full frame
-    (``refine``) and read there, readings under the default ``vision.min_plate_confidence``
-    dropped. A plate is found when a reading's box overlaps it at IoU 0.5, each reading
-    matched to one plate at most (``metrics.match``); registrations and provinces are scored
-    over all plates.
+    (where ``runtime`` refines) and read there, readings under the default
+    ``vision.min_plate_confidence`` dropped. A plate is found when a reading's box overlaps it
+    at IoU 0.5, each reading matched to one plate at most (``metrics.match``); registrations
+    and provinces are scored over all plates, and the readings that match no plate counted.
     """
     import cv2  # noqa: PLC0415 - OpenCV, as the runtime
 
@@ -210,11 +198,11 @@ def runtime_reading(
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     watch = PlateWatch(
-        _runtime_detector(detector, threshold, scales, flip=flip, refine=refine),
+        runtime,
         PlateReader(Model(ocr, name="plate-ocr"), views=views),
         min_confidence=VisionConfig().min_plate_confidence,
     )
-    plates = found = exact = provinces = 0
+    plates = found = exact = provinces = read = 0
     for index, scene in enumerate(frames):
         height, width = scene.image.shape[:2]
         size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
@@ -222,6 +210,7 @@ def runtime_reading(
         readings = watch.read(Frame(image=stream, ts=float(index), seq=index, main=scene.image))
         truths = [tuple(float(v) for v in box) for box in scene.boxes]
         matched = metrics.match([r.box for r in readings], truths)
+        read += len(readings)
         for index_of, spec in zip(matched, scene.plates, strict=True):
             plates += 1
             if index_of < 0:
@@ -233,24 +222,42 @@ def runtime_reading(
     return {
         "plates": plates,
         "found": found,
+        "readings": read,
+        "readings_unmatched": read - found,
         "registration_exact": exact / plates if plates else None,
         "province_accuracy": provinces / plates if plates else None,
         "stream_width": STREAM_WIDTH,
-        "scales": list(scales),
-        "refine": refine,
         "views": views,
-    }
+    } | _settings(runtime)
 
 
-def _runtime_detector(
-    path: Path, threshold: float, scales: tuple[float, ...], *, flip: bool, refine: bool
+def runtime_detector(
+    path: Path,
+    threshold: float,
+    scales: tuple[float, ...],
+    *,
+    flip: bool = False,
+    refine: bool = False,
+    look_score: float | None = None,
 ) -> PlateDetector:
     """The runtime's ``PlateDetector`` on the detector file at ``path``."""
     from agent.vision.plates import PlateDetector  # noqa: PLC0415 - OpenCV
     from agent.vision.runtime import Model  # noqa: PLC0415
 
     model = Model(path, name="plate-detector")
-    return PlateDetector(model, min_score=threshold, scales=scales, flip=flip, refine=refine)
+    return PlateDetector(
+        model, min_score=threshold, scales=scales, flip=flip, refine=refine, look_score=look_score
+    )
+
+
+def _settings(runtime: PlateDetector) -> dict[str, Any]:
+    """What a report says of the runtime detector it measured."""
+    return {
+        "scales": list(runtime.scales),
+        "flip": runtime.flip,
+        "refine": runtime.refine,
+        "score_floor": runtime.floor,
+    }
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -299,6 +306,13 @@ def main() -> None:
         help="the runtime detector boxes each plate found again (vision.plate_refine)",
     )
     parser.add_argument(
+        "--look-score",
+        type=score_arg,
+        default=VisionConfig().plate_look_score,
+        help="with --refine: peaks from this score up are looked at again, those under "
+        "--threshold kept where the second look confirms them (vision.plate_look_score)",
+    )
+    parser.add_argument(
         "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
     )
     parser.add_argument(
@@ -318,36 +332,31 @@ def main() -> None:
         report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
         views = args.views or VisionConfig().plate_ocr_views
         report["synthetic_ocr_runtime"] = runtime_ocr(args.ocr, args.ocr_data, views)
+
+    def runtime(scales: tuple[float, ...]) -> PlateDetector:
+        return runtime_detector(
+            args.detector,
+            args.threshold,
+            scales,
+            flip=args.flip,
+            refine=args.refine,
+            look_score=args.look_score,
+        )
+
     if args.scenes:
         report["synthetic_detection"] = synthetic_detection(reader, args.scenes)
         if args.scales:
             report["synthetic_detection_runtime"] = runtime_detection(
-                args.detector,
-                scenes(args.scenes),
-                args.scales,
-                args.threshold,
-                SCENE_BANDS,
-                flip=args.flip,
-                refine=args.refine,
+                runtime(args.scales), scenes(args.scenes), SCENE_BANDS
             )
     if args.wide:
-        report["wide_frames_runtime"] = runtime_detection(
-            args.detector,
-            wide_frames(args.wide, args.wide_seed, args.wide_size),
-            args.scales or VisionConfig().plate_scales,
-            args.threshold,
-            WIDE_BANDS,
-            flip=args.flip,
-            refine=args.refine,
-        )
+        detector = runtime(args.scales or VisionConfig().plate_scales)
+        frames = wide_frames(args.wide, args.wide_seed, args.wide_size)
+        report["wide_frames_runtime"] = runtime_detection(detector, frames, WIDE_BANDS)
         report["wide_frames_end_to_end"] = runtime_reading(
-            args.detector,
+            detector,
             args.ocr,
             wide_scenes(args.wide, args.wide_seed, args.wide_size),
-            args.scales or VisionConfig().plate_scales,
-            args.threshold,
-            flip=args.flip,
-            refine=args.refine,
             views=args.views or VisionConfig().plate_ocr_views,
         )
     if args.real and (args.real / "labels.jsonl").exists():
