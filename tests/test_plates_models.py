@@ -135,8 +135,21 @@ def test_the_manifest_gets_the_headline_numbers_of_each_detector_measurement() -
 
     report = {
         "synthetic_detection": {"recall": 0.91234, "precision": 0.8, "plates": 10},
-        "synthetic_detection_runtime": {"recall": 0.92, "precision": 0.85, "scales": [1.66, 0.5]},
+        "synthetic_detection_runtime": {
+            "recall": 0.92,
+            "precision": 0.85,
+            "scales": [1.66, 0.5],
+            "score_floor": 0.1,
+        },
         "wide_frames_runtime": {"recall": 0.85004, "precision": 0.71849, "scales": [1.66, 0.5]},
+        "wide_frames_end_to_end": {
+            "plates": 488,
+            "found": 444,
+            "readings_unmatched": 42,
+            "registration_exact": 0.52869,
+            "province_accuracy": 0.63114,
+            "views": 3,
+        },
         "detector_invoke_ms_p50": 2.345,
     }
     assert publish.flatten(report) == {
@@ -146,9 +159,15 @@ def test_the_manifest_gets_the_headline_numbers_of_each_detector_measurement() -
         "det_runtime_recall": 0.92,
         "det_runtime_precision": 0.85,
         "det_runtime_scales": [1.66, 0.5],
+        "det_runtime_score_floor": 0.1,
         "det_wide_recall": 0.85,
         "det_wide_precision": 0.7185,
         "det_wide_scales": [1.66, 0.5],
+        "e2e_wide_plates": 488,
+        "e2e_wide_found": 444,
+        "e2e_wide_registration_exact": 0.5287,
+        "e2e_wide_province_accuracy": 0.6311,
+        "e2e_wide_readings_unmatched": 42,
         "det_invoke_ms_1thread_dev": 2.35,
     }
 
@@ -162,13 +181,19 @@ def test_publishing_one_model_rewrites_its_table_where_it_stands(
     manifest.write_text((MODELS / "manifest.toml").read_text(encoding="utf-8"), encoding="utf-8")
     monkeypatch.setattr(publish, "MANIFEST", manifest)
     before = tomllib.loads(manifest.read_text(encoding="utf-8"))["model"]
-    publish.publish({"det_wide_recall": 0.5, "ocr_cer": 0.1}, "v-test", ("detector",), "abc123")
+    measured = {"det_wide_recall": 0.5, "ocr_cer": 0.1, "e2e_wide_found": 9}
+    publish.publish(measured, "v-test", ("detector",), "abc123")
     after = tomllib.loads(manifest.read_text(encoding="utf-8"))["model"]
     assert [t["name"] for t in after] == [t["name"] for t in before]  # nothing moved
     tables = {t["name"]: t for t in after}
     detector = tables["plate-detector"]
     assert detector["version"].startswith("v-test: ")
-    assert detector["metrics"] == {"det_wide_recall": 0.5, "training_commit": "abc123"}
+    # Its own numbers and those of both models read together; not the OCR's own.
+    assert detector["metrics"] == {
+        "det_wide_recall": 0.5,
+        "e2e_wide_found": 9,
+        "training_commit": "abc123",
+    }
     assert (
         detector["sha256"] == hashlib.sha256((MODELS / detector["file"]).read_bytes()).hexdigest()
     )

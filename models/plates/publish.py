@@ -23,6 +23,8 @@ import tomlkit
 HERE = Path(__file__).parent
 MANIFEST = HERE.parent / "manifest.toml"
 LICENCE = "Apache-2.0 (trained by this project on synthetic data; see models/README.md)"
+#: The prefix of the numbers that go into both models' tables (`HEADLINES`).
+BOTH = "e2e_"
 DETECTOR = {
     "name": "plate-detector",
     "task": "plate-detector",
@@ -99,7 +101,7 @@ def publish(
     new = {}
     for name in only:
         base, prefix, what = chosen[name]
-        own = {k: v for k, v in metrics.items() if k.startswith(prefix)}
+        own = {k: v for k, v in metrics.items() if k.startswith((prefix, BOTH))}
         new[base["name"]] = entry(base, own | {"training_commit": trained}, f"{version}: {what}")
     aot = tomlkit.aot()
     for table in models:
@@ -124,8 +126,18 @@ HEADLINES = (
         ("registration_exact", "province_accuracy", "cer", "views"),
     ),
     ("synthetic_detection", "det_synthetic", ("recall", "precision", "plates")),
-    ("synthetic_detection_runtime", "det_runtime", ("recall", "precision", "scales")),
-    ("wide_frames_runtime", "det_wide", ("recall", "precision", "scales")),
+    (
+        "synthetic_detection_runtime",
+        "det_runtime",
+        ("recall", "precision", "scales", "score_floor"),
+    ),
+    ("wide_frames_runtime", "det_wide", ("recall", "precision", "scales", "score_floor")),
+    # Both models at once: in each one's table, measured with the other one shipped beside it.
+    (
+        "wide_frames_end_to_end",
+        f"{BOTH}wide",
+        ("plates", "found", "registration_exact", "province_accuracy", "readings_unmatched"),
+    ),
 )
 
 
