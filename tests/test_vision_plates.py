@@ -647,6 +647,36 @@ def test_the_evaluation_reads_pole_camera_frames_end_to_end_as_the_child_does() 
         assert 0 <= result[rate] * result["plates"] <= result["found"] <= result["plates"]
 
 
+def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_events() -> None:
+    evaluate = pytest.importorskip("models.plates.evaluate")
+    from models.plates import fonts, layout, scenes  # noqa: PLC0415
+
+    if not fonts.fonts_available():
+        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    clips = list(evaluate.approaches(2, seed=3))
+    for clip in clips:
+        assert len(clip) == scenes.APPROACH_FRAMES
+        shown = [scene for scene in clip if len(scene.boxes)]
+        assert len({scene.plates for scene in shown}) == 1  # one car, one plate
+        widths = [float(s.boxes[0, 2] - s.boxes[0, 0]) for s in shown]
+        assert widths[-1] > 3 * widths[0]  # it comes nearer
+        assert all(s.image.shape == (720, 1280) for s in clip)
+    detector, ocr = committed_models()
+    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
+    result = evaluate.runtime_tracks(runtime, ocr, iter(clips))
+    assert result["clips"] == 2 and result["score_floor"] == 0.1
+    assert 0 <= result["province_accuracy"] <= 1 and result["missed"] <= 2
+    # The first clip's plate (seed 3) is read right once near enough.
+    first = evaluate.runtime_tracks(runtime, ocr, iter(clips[:1]))
+    assert first["registration_exact"] == 1.0 and first["missed"] == 0
+    assert 1 <= first["mean_frames_to_read"] <= scenes.APPROACH_FRAMES
+    # A clip of a plate that says something else is not read right, though tracked.
+    other = layout.PlateSpec("0ฮฮ0", 0, "private")
+    wrong = [scenes.Scene(s.image, s.boxes, (other,) if s.plates else ()) for s in clips[0]]
+    result = evaluate.runtime_tracks(runtime, ocr, iter([wrong]))
+    assert result["registration_exact"] == 0.0 and result["missed"] == 0
+
+
 def test_the_evaluation_takes_a_frame_size_and_names_a_bad_one() -> None:
     import argparse  # noqa: PLC0415
 
@@ -758,7 +788,7 @@ def test_the_pipeline_boxes_plates_again_in_the_full_resolution_frame(
 
 
 def test_a_plate_scored_low_in_the_stream_is_kept_where_the_second_look_confirms_it(
-    plate_models: tuple[Model, Model],
+    plate_models: tuple[Model, Model], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from agent.vision.plate_eval import iou  # noqa: PLC0415
 
@@ -785,6 +815,15 @@ def test_a_plate_scored_low_in_the_stream_is_kept_where_the_second_look_confirms
     nothing = Detection((0.0, 0.0, 40.0, 20.0), 0.2)
     assert looking.refined(image, [nothing]) == []
     assert looking.refined(image, [Detection(nothing.box, 0.35)]) == [Detection(nothing.box, 0.35)]
+    # A confirmed low peak never suppresses a box that made the floor, though it scores more.
+    x0, y0, x1, y1 = truth
+    (kept,) = looking.refined(image, [Detection(truth, 0.35), Detection((x0 + 6, y0, x1, y1), 0.2)])
+    assert kept.score == 0.35
+    # A low peak spanning most of the frame is not looked at (no invoke): no plate is.
+    invokes: list[None] = []
+    monkeypatch.setattr(plate_models[0], "invoke", lambda: invokes.append(None))
+    assert looking.refined(image, [Detection((0.0, 0.0, 1280.0, 700.0), 0.2)]) == []
+    assert invokes == []
     # Without a second look there is nothing to confirm with: the floor stays min_score.
     assert PlateDetector(plate_models[0], look_score=0.1).floor == 0.3
     for bad in (0.0, -0.1, 1.5):

@@ -66,8 +66,11 @@ REFINE_SPAN = 2.0
 REFINE_SCORE = 0.1
 REFINE_IOU = 0.3
 #: With `look_score`, a peak under `min_score` is kept only where the second look finds it at
-#: this score at least.
+#: this score at least; and looked at only where its box spans at most this share of the
+#: image's width and height (a coarse pass's low peak round the whole frame is no plate, and
+#: the second look at it, the frame shrunk into a black square, scores its edges high).
 CONFIRM_SCORE = 0.5
+LOOK_SHARE = 0.5
 _WINDOW = np.ones((3, 3), np.uint8)
 
 
@@ -260,20 +263,27 @@ class PlateDetector:
         """`found`, boxes in `image`'s pixels, each box looked at again in `image` where this
         detector refines (`look_again`), best first; boxes that came to one plate are one.
 
-        A box scored under `min_score` (found with `look_score`) stays only where the second
-        look finds it at `CONFIRM_SCORE` or more, with that score.
+        A box scored under `min_score` (found with `look_score`) stays only where it spans at
+        most `LOOK_SHARE` of the image and the second look finds it at `CONFIRM_SCORE` or
+        more, with that score, and where it overlaps no box that made `min_score`: those
+        are suppressed first.
         """
         if not self.refine:
             return found
-        kept = []
+        height, width = image.shape[:2]
+        sure, confirmed = [], []
         for detection in found:
-            again, score = self._again(image, detection)
+            x0, y0, x1, y1 = detection.box
             if detection.score >= self.min_score:
-                kept.append(again)
-            elif score >= CONFIRM_SCORE:
-                kept.append(Detection(again.box, score))
-        kept.sort(key=lambda d: -d.score)
-        return suppress(kept)
+                sure.append(self.look_again(image, detection))
+            elif x1 - x0 <= LOOK_SHARE * width and y1 - y0 <= LOOK_SHARE * height:
+                again, score = self._again(image, detection)
+                if score >= CONFIRM_SCORE:
+                    confirmed.append(Detection(again.box, score))
+        # A confirmed low peak never suppresses a plate that made the floor.
+        first = sorted(sure, key=lambda d: -d.score)
+        kept = suppress(first + sorted(confirmed, key=lambda d: -d.score))
+        return sorted(kept, key=lambda d: -d.score)
 
     def look_again(self, image: Image, detection: Detection) -> Detection:
         """`detection` boxed again in a square of `image` about its box (`REFINE_SPAN`), or as

@@ -2,12 +2,13 @@
 
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
         --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5] \
-        [--wide-size 1920x1080]] \
+        [--wide-size 1920x1080]] [--approach 200 [--approach-seed 12]] \
         [--refine | --no-refine] [--look-score 0.1] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
 ``--wide`` also reads those pole-camera frames end to end as the vision child does
-(``runtime_reading``). Prints one JSON object.  The reference detector is a yardstick
+(``runtime_reading``); ``--approach`` tracks cars coming towards the camera and scores the
+events (``runtime_tracks``). Prints one JSON object.  The reference detector is a yardstick
 for the real photos only; it is never shipped.  Real registrations are never printed
 unless ``--details`` is given (they are personal data: keep them local).
 """
@@ -42,6 +43,7 @@ WIDE_BANDS = {
     "over_120_px": (120.0, math.inf),
 }
 WIDE_SEED = 5
+APPROACH_SEED = 12
 #: The width of a Pi camera's detection stream (agent.vision.camera_picamera2.DEFAULT_LORES):
 #: pole-camera frames are read end to end from their plates found in the frame shrunk to it.
 STREAM_WIDTH = 640
@@ -250,6 +252,86 @@ def runtime_detector(
     )
 
 
+def approaches(
+    count: int, seed: int = APPROACH_SEED, size: tuple[int, int] | None = None
+) -> Iterator[Any]:
+    """``count`` clips of a car coming towards a pole camera (``scenes.approach``)."""
+    from models.plates import scenes as made  # noqa: PLC0415 - the renderer and its fonts
+
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        yield made.approach(rng, size or made.WIDE_FRAME)
+
+
+def runtime_tracks(
+    runtime: PlateDetector,
+    ocr: Path,
+    clips: Iterator[Any],
+    *,
+    views: int = VisionConfig().plate_ocr_views,
+) -> dict[str, Any]:
+    """Clips of one car each (``approaches``) run through the vision child's plate pipeline
+    as a camera's frames at 10 fps (``PlateWatch.step``: detected in a ``STREAM_WIDTH`` px
+    stream, read in the frame, tracked), and scored by what the events say, as the control
+    room gets them: for each clip, whether some track's last registration (and province) is
+    the car's, and how many tracks it made. A clip with no track is missed; tracks beyond
+    the first are extra (a car split in two, or a false plate).
+    """
+    import cv2  # noqa: PLC0415 - OpenCV, as the runtime
+
+    from agent.vision.camera import Frame  # noqa: PLC0415
+    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415
+    from agent.vision.plates import PlateReader  # noqa: PLC0415
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    watch = PlateWatch(
+        runtime,
+        PlateReader(Model(ocr, name="plate-ocr"), views=views),
+        min_confidence=VisionConfig().min_plate_confidence,
+    )
+    clips_seen = read = provinces = missed = extra = frames_to_read = 0
+    for number, clip in enumerate(clips):
+        shown = [scene.plates[0] for scene in clip if scene.plates]
+        if not shown:  # the plate never showed: nothing to read
+            continue
+        camera, spec = f"clip-{number}", shown[0]
+        clips_seen += 1
+        last: dict[int, dict[str, Any]] = {}
+        first_right: int | None = None
+        for index, scene in enumerate(clip):
+            height, width = scene.image.shape[:2]
+            size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
+            stream = np.asarray(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
+            frame = Frame(image=stream, ts=index / 10, seq=index, main=scene.image)
+            for message in watch.step(camera, frame):
+                last[message["plate"]["track_id"]] = message["plate"]
+                if first_right is None and _says(message["plate"], spec):
+                    first_right = index
+        for message in watch.flush(camera):
+            last[message["plate"]["track_id"]] = message["plate"]
+        right = [p for p in last.values() if _says(p, spec)]
+        read += bool(right)
+        provinces += any(p["province"] == plate_text.PROVINCES[spec.province] for p in right)
+        missed += not last
+        extra += max(0, len(last) - 1)
+        frames_to_read += first_right + 1 if first_right is not None else 0
+    return {
+        "clips": clips_seen,
+        "registration_exact": read / clips_seen if clips_seen else None,
+        "province_accuracy": provinces / clips_seen if clips_seen else None,
+        "missed": missed,
+        "extra_tracks": extra,
+        "mean_frames_to_read": round(frames_to_read / read, 2) if read else None,
+        "stream_width": STREAM_WIDTH,
+        "views": views,
+    } | _settings(runtime)
+
+
+def _says(plate: dict[str, Any], spec: Any) -> bool:
+    """Whether an event's plate has the registration ``spec`` was rendered with."""
+    return bool(plate["registration"].replace("-", "") == spec.registration.replace("-", ""))
+
+
 def _settings(runtime: PlateDetector) -> dict[str, Any]:
     """What a report says of the runtime detector it measured."""
     return {
@@ -319,11 +401,20 @@ def main() -> None:
         "--wide-seed", type=int, default=WIDE_SEED, help="with --wide: the frames' seed"
     )
     parser.add_argument(
+        "--approach",
+        type=int,
+        metavar="N",
+        help="N clips of a car coming towards the camera, tracked; scored by their events",
+    )
+    parser.add_argument(
+        "--approach-seed", type=int, default=APPROACH_SEED, help="with --approach: the seed"
+    )
+    parser.add_argument(
         "--wide-size",
         type=_size,
         metavar="WxH",
-        help="with --wide: the frames' size, 1280x720 unless given (plates scaled with the "
-        "width; end to end, the detection stream stays 640 px wide)",
+        help="with --wide or --approach: the frames' size, 1280x720 unless given (plates "
+        "scaled with the width; end to end, the detection stream stays 640 px wide)",
     )
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
@@ -357,6 +448,13 @@ def main() -> None:
             detector,
             args.ocr,
             wide_scenes(args.wide, args.wide_seed, args.wide_size),
+            views=args.views or VisionConfig().plate_ocr_views,
+        )
+    if args.approach:
+        report["approach_tracks"] = runtime_tracks(
+            runtime(args.scales or VisionConfig().plate_scales),
+            args.ocr,
+            approaches(args.approach, args.approach_seed, args.wide_size),
             views=args.views or VisionConfig().plate_ocr_views,
         )
     if args.real and (args.real / "labels.jsonl").exists():

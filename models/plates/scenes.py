@@ -26,6 +26,8 @@ CLOSE_SHARE = 0.15
 #: px wide, as a camera over a street sees cars from a few metres to a few tens of metres.
 WIDE_FRAME = (1280, 720)
 WIDE_PLATES = (30.0, 240.0)
+#: Frames of a car coming towards the camera (``approach``): two seconds at 10 fps.
+APPROACH_FRAMES = 20
 #: Frame pixels per detector input pixel in a tiled pass (agent.vision.plates): 1.5 for the Pi
 #: camera's 640 px detection stream at scale 1.66, 3 for a 1280 px frame at that scale.
 TILE_FACTORS = (1.5, 3.0)
@@ -137,18 +139,28 @@ def place_plate(
         quad += rng.uniform(half, np.maximum(half + 1, np.asarray(size) - half))
     else:
         quad += rng.uniform(0, size)
+    box, mask = paste_car(scene, car, corners, quad, rng.uniform(0.55, 1.0))
+    return box, mask, spec
+
+
+def paste_car(
+    scene: Image.Image, car: Image.Image, corners: np.ndarray, quad: np.ndarray, grow: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste the car body around a mounted plate (``render.mounted``: the plate's
+    ``corners`` in ``car``) into ``scene`` with the plate on ``quad``; only part of the body
+    comes along, a soft ellipse ``grow`` plate sizes about the plate. The plate's box, and
+    where the body covers the scene (a boolean mask of its shape)."""
+    size = scene.size
     patch = degrade.warp(car, corners, quad, size)
-    # Only part of the car body comes along: a soft ellipse around the plate.
     alpha = Image.new("L", car.size)
     (cx, cy), (pw, ph) = corners.mean(axis=0), corners[2] - corners[0]
-    grow = rng.uniform(0.55, 1.0)
     ImageDraw.Draw(alpha).ellipse(
         (cx - pw * grow, cy - ph * grow * 1.6, cx + pw * grow, cy + ph * grow * 1.6), 255
     )
     mask = degrade.warp(alpha, corners, quad, size)
     scene.paste(patch, (0, 0), mask)
     box = np.concatenate([quad.min(axis=0), quad.max(axis=0)])
-    return box, np.asarray(mask) >= HIDING, spec
+    return box, np.asarray(mask) >= HIDING
 
 
 def place_plates(
@@ -207,6 +219,40 @@ def wide_scene(rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME) -> 
     kept, plates = place_plates(image, rng, count, widths=widths)
     grey = degrade.capture(image, size[0], rng).convert("L")
     return Scene(np.asarray(grey), kept, plates)
+
+
+def approach(
+    rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME, frames: int = APPROACH_FRAMES
+) -> list[Scene]:
+    """A car coming towards a pole camera, one frame of ``size`` per step: its plate grows
+    from about the narrowest of ``WIDE_PLATES`` to near the widest while it moves down the
+    frame, over a fixed background with clutter. Every frame is captured with the clip's
+    own conditions (the same blur, infrared, gamma, noise and JPEG quality: one camera, one
+    moment). A frame where under 60 % of the plate shows has no box."""
+    image = background(rng, size)
+    clutter(image, rng, most=24)
+    spec = layout.random_spec(rng)
+    plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.4, 0.8)), rng)
+    car, corners = render.mounted(plate, rng)
+    k = size[0] / WIDE_FRAME[0]
+    first = WIDE_PLATES[0] * k * rng.uniform(1.0, 1.5)
+    last = WIDE_PLATES[1] * k * rng.uniform(0.6, 1.0)
+    unit = degrade.random_quad(
+        1.0, float(corners[2, 1] - corners[1, 1]) / float(corners[1, 0] - corners[0, 0]), rng
+    )
+    start = np.array([rng.uniform(0.2, 0.8) * size[0], rng.uniform(0.25, 0.45) * size[1]])
+    end = np.array([rng.uniform(0.3, 0.7) * size[0], rng.uniform(0.75, 0.95) * size[1]])
+    grow, condition = rng.uniform(0.55, 1.0), int(rng.integers(2**31))
+    clip = []
+    for t in np.linspace(0.0, 1.0, frames):
+        width = first * (last / first) ** t  # nearer, faster
+        frame = image.copy()
+        box, _ = paste_car(frame, car, corners, unit * width + start + (end - start) * t, grow)
+        shown = visible(box, size)
+        grey = degrade.capture(frame, size[0], np.random.default_rng(condition)).convert("L")
+        boxes = np.array([] if shown is None else [shown], np.float32).reshape(-1, 4)
+        clip.append(Scene(np.asarray(grey), boxes, () if shown is None else (spec,)))
+    return clip
 
 
 def tile_scene(rng: np.random.Generator) -> Scene:
