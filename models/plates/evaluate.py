@@ -32,6 +32,8 @@ from models.plates import metrics, pipeline, real
 from models.plates.alphabet import decode
 
 if TYPE_CHECKING:
+    from agent.vision.camera import Frame
+    from agent.vision.plate_watch import PlateWatch
     from agent.vision.plates import PlateDetector
 
 MODELS = Path(__file__).parent
@@ -192,24 +194,10 @@ def runtime_reading(
     at IoU 0.5, each reading matched to one plate at most (``metrics.match``); registrations
     and provinces are scored over all plates, and the readings that match no plate counted.
     """
-    import cv2  # noqa: PLC0415 - OpenCV, as the runtime
-
-    from agent.vision.camera import Frame  # noqa: PLC0415
-    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415
-    from agent.vision.plates import PlateReader  # noqa: PLC0415
-    from agent.vision.runtime import Model  # noqa: PLC0415
-
-    watch = PlateWatch(
-        runtime,
-        PlateReader(Model(ocr, name="plate-ocr"), views=views),
-        min_confidence=VisionConfig().min_plate_confidence,
-    )
+    watch = _watch(runtime, ocr, views)
     plates = found = exact = provinces = read = 0
     for index, scene in enumerate(frames):
-        height, width = scene.image.shape[:2]
-        size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
-        stream = np.asarray(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
-        readings = watch.read(Frame(image=stream, ts=float(index), seq=index, main=scene.image))
+        readings = watch.read(_camera_frame(scene.image, index, float(index)))
         truths = [tuple(float(v) for v in box) for box in scene.boxes]
         matched = metrics.match([r.box for r in readings], truths)
         read += len(readings)
@@ -277,18 +265,7 @@ def runtime_tracks(
     the car's, and how many tracks it made. A clip with no track is missed; tracks beyond
     the first are extra (a car split in two, or a false plate).
     """
-    import cv2  # noqa: PLC0415 - OpenCV, as the runtime
-
-    from agent.vision.camera import Frame  # noqa: PLC0415
-    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415
-    from agent.vision.plates import PlateReader  # noqa: PLC0415
-    from agent.vision.runtime import Model  # noqa: PLC0415
-
-    watch = PlateWatch(
-        runtime,
-        PlateReader(Model(ocr, name="plate-ocr"), views=views),
-        min_confidence=VisionConfig().min_plate_confidence,
-    )
+    watch = _watch(runtime, ocr, views)
     clips_seen = read = provinces = missed = extra = frames_to_read = 0
     for number, clip in enumerate(clips):
         shown = [scene.plates[0] for scene in clip if scene.plates]
@@ -299,11 +276,7 @@ def runtime_tracks(
         last: dict[int, dict[str, Any]] = {}
         first_right: int | None = None
         for index, scene in enumerate(clip):
-            height, width = scene.image.shape[:2]
-            size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
-            stream = np.asarray(cv2.resize(scene.image, size, interpolation=cv2.INTER_AREA))
-            frame = Frame(image=stream, ts=index / 10, seq=index, main=scene.image)
-            for message in watch.step(camera, frame):
+            for message in watch.step(camera, _camera_frame(scene.image, index, index / 10)):
                 last[message["plate"]["track_id"]] = message["plate"]
                 if first_right is None and _says(message["plate"], spec):
                     first_right = index
@@ -325,6 +298,29 @@ def runtime_tracks(
         "stream_width": STREAM_WIDTH,
         "views": views,
     } | _settings(runtime)
+
+
+def _watch(runtime: PlateDetector, ocr: Path, views: int) -> PlateWatch:
+    """The vision child's plate pipeline on ``runtime`` and the OCR file at ``ocr``."""
+    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415 - OpenCV
+    from agent.vision.plates import PlateReader  # noqa: PLC0415
+    from agent.vision.runtime import Model  # noqa: PLC0415
+
+    reader = PlateReader(Model(ocr, name="plate-ocr"), views=views)
+    return PlateWatch(runtime, reader, min_confidence=VisionConfig().min_plate_confidence)
+
+
+def _camera_frame(image: np.ndarray, index: int, ts: float) -> Frame:
+    """``image`` as a Pi camera gives it: a ``STREAM_WIDTH`` px detection stream, and the
+    image itself as the full-resolution main stream."""
+    import cv2  # noqa: PLC0415 - OpenCV, as the runtime
+
+    from agent.vision.camera import Frame  # noqa: PLC0415
+
+    height, width = image.shape[:2]
+    size = (STREAM_WIDTH, round(height * STREAM_WIDTH / width))
+    stream = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+    return Frame(image=stream, ts=ts, seq=index, main=image)
 
 
 def _says(plate: dict[str, Any], spec: Any) -> bool:
