@@ -198,11 +198,11 @@ def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) ->
             f"peak(s) from {whole.floor:g} looked at again, {len(kept)} plate(s) kept",
         )
         model.invoke = stages.bare  # type: ignore[method-assign]
-    found_box = again.box if VisionConfig().plate_refine else first.box
+    found_box = again.box if vision.plate_refine else first.box
     model = load("plate-ocr")
     # Each box read once and with the default views; the report says how often each was read
     # (the views after the first only where its read is not sure).
-    default_views = VisionConfig().plate_ocr_views
+    default_views = vision.plate_ocr_views
     for views, box in (
         (1, found_box),
         (default_views, found_box),

@@ -207,7 +207,7 @@ def runtime_reading(
                 continue
             reading = readings[index_of]
             found += 1
-            exact += reading.text.replace("-", "") == spec.registration.replace("-", "")
+            exact += _says(reading.text, spec)
             provinces += reading.province == plate_text.PROVINCES[spec.province]
     return {
         "plates": plates,
@@ -216,9 +216,7 @@ def runtime_reading(
         "readings_unmatched": read - found,
         "registration_exact": exact / plates if plates else None,
         "province_accuracy": provinces / plates if plates else None,
-        "stream_width": STREAM_WIDTH,
-        "views": views,
-    } | _settings(runtime)
+    } | _settings(runtime, views)
 
 
 def runtime_detector(
@@ -278,11 +276,11 @@ def runtime_tracks(
         for index, scene in enumerate(clip):
             for message in watch.step(camera, _camera_frame(scene.image, index, index / 10)):
                 last[message["plate"]["track_id"]] = message["plate"]
-                if first_right is None and _says(message["plate"], spec):
+                if first_right is None and _says(message["plate"]["registration"], spec):
                     first_right = index
         for message in watch.flush(camera):
             last[message["plate"]["track_id"]] = message["plate"]
-        right = [p for p in last.values() if _says(p, spec)]
+        right = [p for p in last.values() if _says(p["registration"], spec)]
         read += bool(right)
         provinces += any(p["province"] == plate_text.PROVINCES[spec.province] for p in right)
         missed += not last
@@ -295,9 +293,7 @@ def runtime_tracks(
         "missed": missed,
         "extra_tracks": extra,
         "mean_frames_to_read": round(frames_to_read / read, 2) if read else None,
-        "stream_width": STREAM_WIDTH,
-        "views": views,
-    } | _settings(runtime)
+    } | _settings(runtime, views)
 
 
 def _watch(runtime: PlateDetector, ocr: Path, views: int) -> PlateWatch:
@@ -323,19 +319,23 @@ def _camera_frame(image: np.ndarray, index: int, ts: float) -> Frame:
     return Frame(image=stream, ts=ts, seq=index, main=image)
 
 
-def _says(plate: dict[str, Any], spec: Any) -> bool:
-    """Whether an event's plate has the registration ``spec`` was rendered with."""
-    return bool(plate["registration"].replace("-", "") == spec.registration.replace("-", ""))
+def _says(registration: str, spec: Any) -> bool:
+    """Whether a registration read is the one ``spec`` was rendered with."""
+    return plate_text.normalise(registration) == plate_text.normalise(spec.registration)
 
 
-def _settings(runtime: PlateDetector) -> dict[str, Any]:
-    """What a report says of the runtime detector it measured."""
-    return {
+def _settings(runtime: PlateDetector, views: int | None = None) -> dict[str, Any]:
+    """What a report says of the runtime detector it measured, and with ``views`` of the
+    vision child's pipeline (``_watch``, ``_camera_frame``) around it."""
+    detector = {
         "scales": list(runtime.scales),
         "flip": runtime.flip,
         "refine": runtime.refine,
         "score_floor": runtime.floor,
     }
+    if views is None:
+        return detector
+    return {"stream_width": STREAM_WIDTH, "views": views} | detector
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -415,9 +415,9 @@ def main() -> None:
     args = parser.parse_args()
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
     report: dict[str, Any] = {}
+    views = args.views or VisionConfig().plate_ocr_views  # the runtime reader's
     if args.ocr_data:
         report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
-        views = args.views or VisionConfig().plate_ocr_views
         report["synthetic_ocr_runtime"] = runtime_ocr(args.ocr, args.ocr_data, views)
 
     def runtime(scales: tuple[float, ...]) -> PlateDetector:
@@ -436,22 +436,20 @@ def main() -> None:
             report["synthetic_detection_runtime"] = runtime_detection(
                 runtime(args.scales), scenes(args.scenes), SCENE_BANDS
             )
+    scales = args.scales or VisionConfig().plate_scales
     if args.wide:
-        detector = runtime(args.scales or VisionConfig().plate_scales)
+        detector = runtime(scales)
         frames = wide_frames(args.wide, args.wide_seed, args.wide_size)
         report["wide_frames_runtime"] = runtime_detection(detector, frames, WIDE_BANDS)
         report["wide_frames_end_to_end"] = runtime_reading(
-            detector,
-            args.ocr,
-            wide_scenes(args.wide, args.wide_seed, args.wide_size),
-            views=args.views or VisionConfig().plate_ocr_views,
+            detector, args.ocr, wide_scenes(args.wide, args.wide_seed, args.wide_size), views=views
         )
     if args.approach:
         report["approach_tracks"] = runtime_tracks(
-            runtime(args.scales or VisionConfig().plate_scales),
+            runtime(scales),
             args.ocr,
             approaches(args.approach, args.approach_seed, args.wide_size),
-            views=args.views or VisionConfig().plate_ocr_views,
+            views=views,
         )
     if args.real and (args.real / "labels.jsonl").exists():
         report["real"] = real.evaluate(reader, args.real, args.reference, details=args.details)
