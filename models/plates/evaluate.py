@@ -285,7 +285,8 @@ def runtime_tracks(
         provinces += any(p["province"] == plate_text.PROVINCES[spec.province] for p in right)
         missed += not last
         extra += max(0, len(last) - 1)
-        frames_to_read += first_right + 1 if first_right is not None else 0
+        # Over the cars read right: the frame whose event first said so.
+        frames_to_read += first_right + 1 if right and first_right is not None else 0
     return {
         "clips": clips_seen,
         "registration_exact": read / clips_seen if clips_seen else None,
