@@ -392,7 +392,11 @@ def main() -> None:
         "--threshold kept where the second look confirms them (vision.plate_look_score)",
     )
     parser.add_argument(
-        "--wide", type=int, metavar="N", help="N pole-camera frames, 1280x720, runtime detector"
+        "--wide",
+        type=int,
+        metavar="N",
+        help="N pole-camera frames (--wide-size): the runtime detector on each, and each read "
+        "end to end as the vision child reads it",
     )
     parser.add_argument(
         "--wide-seed", type=int, default=WIDE_SEED, help="with --wide: the frames' seed"
