@@ -66,6 +66,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         look_score=vision.plate_look_score,
         deskew=vision.plate_deskew,
         views=vision.plate_ocr_views,
+        park_s=vision.plate_park_s,
     )
 
 

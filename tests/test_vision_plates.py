@@ -44,6 +44,7 @@ from agent.vision.readings import split
 from agent.vision.rectify import plate_crop, skew_angle
 from agent.vision.regions import Regions
 from agent.vision.runtime import Model
+from agent.vision.tracker import TrackerConfig
 from tests import sample_clip
 from tests.test_asyncapi import check
 
@@ -335,6 +336,9 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     assert spec_of(first_look, []).plates == PlateOptions(refine=False)
     no_look = VisionConfig(plates=True, plate_look_score=0.3)
     assert spec_of(no_look, []).plates == PlateOptions(look_score=0.3)
+    unparked = VisionConfig(plates=True, plate_park_s=0)
+    assert spec_of(unparked, []).plates == PlateOptions(park_s=0.0)
+    assert PlateOptions().park_s == VisionConfig().plate_park_s == TrackerConfig().park_s
     # The config allows as many views as the reader has zooms, and no more.
     assert VisionConfig(plate_ocr_views=len(OCR_ZOOMS)).plate_ocr_views == len(OCR_ZOOMS)
     with pytest.raises(ValueError, match="plate_ocr_views"):
@@ -677,6 +681,25 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
     assert result["registration_exact"] == 0.0 and result["missed"] == 0
 
 
+def test_the_evaluation_counts_the_events_of_a_parked_car_that_traffic_passes() -> None:
+    evaluate = pytest.importorskip("models.plates.evaluate")
+    from models.plates import fonts  # noqa: PLC0415
+
+    if not fonts.fonts_available():
+        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    (clip,) = evaluate.approaches(1, seed=3)
+    detector, ocr = committed_models()
+    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
+    parked = evaluate.runtime_parked(runtime, ocr, iter([clip]), seed=1)
+    assert parked["cars"] == 1 and parked["passes"] == evaluate.PARKED_PASSES == 3
+    assert parked["new_events_per_car"] == 1.0 and parked["registration_exact"] == 1.0
+    assert parked["new_events_misread"] == parked["new_events_elsewhere"] == 0
+    assert parked["park_s"] == 120.0
+    # Ended after each pass, the same car is a new plate event each time traffic passes.
+    unparked = evaluate.runtime_parked(runtime, ocr, iter([clip]), park_s=0.0, seed=1)
+    assert unparked["new_events_per_car"] == 3.0 and unparked["registration_exact"] == 1.0
+
+
 def test_the_evaluation_takes_a_frame_size_and_names_a_bad_one() -> None:
     import argparse  # noqa: PLC0415
 
@@ -846,3 +869,35 @@ def test_the_watch_keeps_the_boxes_of_every_plate_it_found_for_the_aim_meter(
     assert watch.seen("gate") == []
     watch.step("road", Frame(image=np.zeros_like(stream), ts=0.1, seq=1, main=image * 0))
     assert watch.seen("road") == []
+
+
+def test_a_parked_car_read_each_time_traffic_passes_is_one_plate_event(
+    plate_models: tuple[Model, Model],
+) -> None:
+    spec = sample_clip.ClipSpec()
+    image, _ = clip_frames()[20]  # the car, standing still
+    rng = np.random.default_rng(5)
+
+    def traffic(park_s: float) -> list[dict[str, Any]]:
+        """Three passes of other traffic, 20 s apart: 1.5 s of frames the detectors run on,
+        fresh sensor noise in each, then frames motion gating skips."""
+        tracker = TrackerConfig(park_s=park_s)
+        watch = PlateWatch(
+            PlateDetector(plate_models[0]), PlateReader(plate_models[1]), tracker=tracker
+        )
+        messages = []
+        for start in (0.0, 20.0, 40.0):
+            for i in range(15):
+                noise = rng.normal(0.0, 4.0, image.shape)
+                noisy = np.clip(image + noise, 0, 255).astype(np.uint8)
+                messages += watch.step("road", Frame(image=noisy, ts=start + i / 10, seq=i))
+            for i in range(1, 5):
+                messages += watch.idle("road", Frame(image=image, ts=start + 1.5 + i, seq=i))
+        return messages + watch.flush("road")
+
+    parked = traffic(TrackerConfig().park_s)
+    assert [m["phase"] for m in parked] == ["new", "end"], parked
+    assert parked[0]["plate"]["registration"] == spec.registration
+    assert parked[1]["plate"]["frames"] > 30 and parked[1]["plate"]["first_ts"] == 0.0
+    unparked = traffic(0.0)
+    assert [m["phase"] for m in unparked].count("new") == 3

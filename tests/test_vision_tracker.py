@@ -145,9 +145,88 @@ def test_a_track_also_ends_after_too_many_frames_without_it():
 
 
 def test_a_plate_seen_again_after_the_gap_is_a_new_track():
+    # Still for 0.2 s only (under STILL_S): a car that slowed, not one that stopped.
     first = list(moving("กข12", (0, 0, 100, 40), (0, 0), 3))
     again = list(moving("กข12", (0, 0, 100, 40), (0, 0), 3, t0=5.0))
     events = run(PlateTracker(), first + again)
+    assert phases(events) == [
+        ("new", 1, "กข12"),
+        ("end", 1, "กข12"),
+        ("new", 2, "กข12"),
+        ("end", 2, "กข12"),
+    ]
+
+
+PARKED: Box = (400, 300, 520, 340)
+
+
+def bursts(text: str, starts: Sequence[float], *, box: Box = PARKED, seconds: float = 2.0):
+    """A parked plate read while traffic passes it: `seconds` of frames from each start,
+    then frames in which the detectors did not run (motion gating) until the next."""
+    for start in starts:
+        count = round(seconds * FPS)
+        yield from moving(text, box, (0, 0), count, t0=start)
+        yield from ((start + seconds + i, []) for i in range(1, 5))
+
+
+def test_a_parked_plate_read_each_time_traffic_passes_is_one_event():
+    tracker = PlateTracker()
+    events = []
+    for ts, readings in bursts("1กข1234", [0.0, 20.0, 45.0]):
+        events += tracker.step(readings, ts)
+    assert phases(events) == [("new", 1, "1กข1234")]
+    assert tracker.parked == 1 and tracker.active == 0
+    last = 46.9  # the last frame of the last burst
+    assert tracker.step([], last + 120.0) == []
+    (end,) = tracker.step([], last + 120.5)
+    assert (end.phase, end.track_id, end.frames) == ("end", 1, 60)
+    assert end.first_ts == 0.0 and end.last_ts == pytest.approx(last)
+    assert tracker.parked == 0
+
+
+def test_a_parked_plate_read_once_in_a_while_stays_one_track():
+    # Motion gating still runs the detectors every 30 s (motion_force_every_s): one frame.
+    tracker = PlateTracker()
+    frames = list(bursts("กข12", [0.0])) + [
+        (30.0 * k, [reading(PARKED, "กข12", 30.0 * k)]) for k in range(1, 21)
+    ]
+    events = run(tracker, frames)
+    assert phases(events) == [("new", 1, "กข12"), ("end", 1, "กข12")]
+    assert events[-1].last_ts == 600.0 and events[-1].frames == 40
+
+
+def test_a_parked_plate_is_taken_up_by_its_own_registration_only():
+    tracker = PlateTracker()
+    frames = list(bursts("กข12", [0.0]))
+    frames += list(moving("ทต56", PARKED, (0, 0), 3, t0=10.0))  # another car stops there
+    frames += [(20.0, [reading(PARKED, "ฮฮ99", 20.0)])]  # something else, read there once
+    frames += [(20.1, [reading(PARKED, "กข17", 20.1)])]  # the plate, one character misread
+    frames += list(moving("กข12", PARKED, (0, 0), 3, t0=20.2))
+    events = run(tracker, frames)
+    assert phases(events) == [
+        ("new", 1, "กข12"),
+        ("new", 2, "ทต56"),
+        ("end", 2, "ทต56"),
+        ("end", 1, "กข12"),
+    ]
+    assert events[-1].frames == 24  # the first burst's 20, the misread and the last 3
+
+
+def test_a_plate_that_moved_before_it_was_lost_ends_after_the_gap():
+    # A car that stood at a light, then drove off and out of sight.
+    frames = list(moving("กข12", PARKED, (0, 0), 20)) + list(
+        moving("กข12", PARKED, (200, 0), 10, t0=2.0)
+    )
+    tracker = PlateTracker()
+    events = []
+    for ts, readings in frames:
+        events += tracker.step(readings, ts)
+    assert phases(tracker.step([], 2.9 + 1.6)) == [("end", 1, "กข12")]
+    assert tracker.parked == 0
+
+
+def test_parking_can_be_turned_off():
+    events = run(PlateTracker(TrackerConfig(park_s=0.0)), bursts("กข12", [0.0, 20.0]))
     assert phases(events) == [
         ("new", 1, "กข12"),
         ("end", 1, "กข12"),
@@ -198,7 +277,13 @@ def test_event_data_is_json_ready():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("min_readings", 0), ("min_iou", 1.5), ("max_gap_s", 0.0), ("max_gap_frames", 0)],
+    [
+        ("min_readings", 0),
+        ("min_iou", 1.5),
+        ("max_gap_s", 0.0),
+        ("max_gap_frames", 0),
+        ("park_s", -1.0),
+    ],
 )
 def test_bad_tracker_settings_are_rejected_by_name(field: str, value: float):
     with pytest.raises(ConfigError, match=f"tracker.{field}"):

@@ -44,6 +44,8 @@ class VisionConfig(Section):
     plate_deskew: bool = False
     # agent.vision.plates.OCR_ZOOMS: read each crop as cut, then zoomed in, then out.
     plate_ocr_views: int = Field(default=3, ge=1, le=3)
+    # agent.vision.tracker: a plate lost where it stood still is one event if seen again within.
+    plate_park_s: float = Field(default=120.0, ge=0, le=86400)
 
 
 # OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).

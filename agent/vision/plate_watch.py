@@ -45,6 +45,7 @@ class PlateOptions:
     min_confidence: float = 0.5
     deskew: bool = False
     views: int = 3
+    park_s: float = TrackerConfig().park_s
 
 
 def load(
@@ -70,6 +71,7 @@ def load(
         detector,
         PlateReader(loaded[1], deskew=options.deskew, views=options.views),
         min_confidence=options.min_confidence,
+        tracker=TrackerConfig(park_s=options.park_s),
     )
 
 

@@ -8,6 +8,14 @@ still votes on the parts it got right. A track emits `new` once `min_readings` r
 agree with its consolidated registration, `update` when the registration or province
 changes, and `end` once it has been lost for longer than the gap. Pure and deterministic:
 time comes in with every frame.
+
+A confirmed track whose plate stood still for its last `STILL_S` (a parked car, or a
+sign read as a plate) is parked rather than ended when it is lost: for `park_s` after it
+was last read, a reading of a registration it has read, at its place, takes it up again,
+with no second `new`. Where the detectors run only while something moves, a parked car
+is read again each time traffic passes it; without this each pass would be a new plate
+event for it. A parked track that nothing takes up ends `park_s` after its last reading
+(its `last_ts` says when that was).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.errors import ConfigError
+from agent.vision.hotlist import DEFAULT_MAX_DISTANCE, distance
 from agent.vision.readings import Box, Reading, ReadingVotes
 
 Phase = Literal["new", "update", "end"]
@@ -25,6 +34,10 @@ Phase = Literal["new", "update", "end"]
 TEXT_AGREEMENT_BONUS = 0.5
 # Weight of the newest velocity estimate against the running one.
 VELOCITY_SMOOTHING = 0.5
+# A track stands still while each reading's box overlaps, at least this much, the box
+# where it stopped; one that stood still for its last STILL_S seconds is parked when lost.
+STILL_IOU = 0.5
+STILL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ class TrackerConfig:
     max_centre_distance: float = 1.5  # in widths of the predicted box
     max_gap_s: float = 1.5
     max_gap_frames: int = 10
+    park_s: float = 120.0  # 0: a plate that stood still ends like any other
 
     def __post_init__(self) -> None:
         checks = {
@@ -44,6 +58,7 @@ class TrackerConfig:
             "max_centre_distance": self.max_centre_distance >= 0.0,
             "max_gap_s": self.max_gap_s > 0.0,
             "max_gap_frames": self.max_gap_frames >= 1,
+            "park_s": self.park_s >= 0.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -97,6 +112,24 @@ class _Track:
     track_id: int = 0  # assigned when the track first emits `new`
     reported: tuple[str, str | None] | None = None
     registration: str = ""  # the consolidated registration after the latest reading
+    anchor: Box = (0.0, 0.0, 0.0, 0.0)  # where the plate stopped (STILL_IOU)
+    still_since: float = 0.0
+    parked: bool = False  # lost while it stood still: only its own registration takes it up
+
+    def __post_init__(self) -> None:
+        self.anchor, self.still_since = self.box, self.first_ts
+
+    @property
+    def still(self) -> bool:
+        """Whether the plate stood still for its last `STILL_S` seconds."""
+        return self.last_ts - self.still_since >= STILL_S
+
+    def says(self, text: str) -> bool:
+        """Whether `text` was read in the track before, or is its registration as the
+        hotlist would match it (misread by one character, or two the OCR confuses)."""
+        if self.votes.support(text) > 0:
+            return True
+        return distance(text, self.registration, DEFAULT_MAX_DISTANCE) <= DEFAULT_MAX_DISTANCE
 
     def predicted(self, ts: float) -> Box:
         """Where the box should be at `ts`, moving at the track's velocity."""
@@ -118,6 +151,8 @@ class _Track:
             )
         self.votes.add(reading)
         self.registration = self.votes.consolidated()[0]
+        if iou(reading.box, self.anchor) < STILL_IOU:
+            self.anchor, self.still_since = reading.box, reading.ts
         self.box, self.last_ts, self.missed = reading.box, reading.ts, 0
         if reading.quality > self.best.quality:
             self.best = reading
@@ -133,17 +168,24 @@ class PlateTracker:
 
     @property
     def active(self) -> int:
-        """How many tracks are being followed (confirmed or not)."""
-        return len(self._tracks)
+        """How many tracks are being followed (confirmed or not), parked ones aside."""
+        return sum(not t.parked for t in self._tracks)
+
+    @property
+    def parked(self) -> int:
+        """How many tracks are parked: lost where they stood still, not yet ended."""
+        return sum(t.parked for t in self._tracks)
 
     def step(self, readings: Sequence[Reading], ts: float) -> list[TrackEvent]:
         """Feed one frame's readings (maybe none) taken at `ts`; the events they cause."""
         events = self._expire(ts)  # a track lost too long cannot take this frame's readings
         pairs = self._associate(readings, ts)
         for track in self._tracks:
-            track.missed += 1
+            if not track.parked:
+                track.missed += 1
         for index, reading in enumerate(readings):
             track = pairs.get(index) or self._start(reading)
+            track.parked = False
             track.add(reading)
             events.extend(self._changes(track))
         return events + self._expire(ts)
@@ -178,12 +220,15 @@ class PlateTracker:
 
     def _score(self, track: _Track, predicted: Box, reading: Reading) -> float | None:
         """How well `reading` continues `track`; None when it is out of reach."""
+        if track.parked and not track.says(reading.text):
+            return None
         overlap = iou(predicted, reading.box)
         reach = self.config.max_centre_distance * max(predicted[2] - predicted[0], 1.0)
         apart = math.dist(_centre(predicted), _centre(reading.box))
         if overlap < self.config.min_iou and apart > reach:
             return None
-        agrees = reading.text == track.registration
+        # (A parked track takes only readings that say its plate: `says`.)
+        agrees = track.parked or reading.text == track.registration
         closeness = max(0.0, 1.0 - apart / reach) if reach > 0 else 0.0
         return overlap + closeness + (TEXT_AGREEMENT_BONUS if agrees else 0.0)
 
@@ -203,12 +248,18 @@ class PlateTracker:
         return []
 
     def _expire(self, ts: float) -> list[TrackEvent]:
-        """Drop tracks lost for longer than the gap; `end` for the confirmed ones."""
-        lost = [
-            t
-            for t in self._tracks
-            if ts - t.last_ts > self.config.max_gap_s or t.missed > self.config.max_gap_frames
-        ]
+        """Drop tracks lost for longer than the gap, parking the confirmed ones that stood
+        still, and parked ones `park_s` after their last reading; `end` for confirmed ones."""
+        config, lost = self.config, []
+        for track in self._tracks:
+            if track.parked:
+                if ts - track.last_ts > config.park_s:
+                    lost.append(track)
+            elif ts - track.last_ts > config.max_gap_s or track.missed > config.max_gap_frames:
+                if track.track_id and track.still and ts - track.last_ts <= config.park_s:
+                    track.parked, track.velocity, track.missed = True, (0.0, 0.0), 0
+                else:
+                    lost.append(track)
         self._tracks = [t for t in self._tracks if t not in lost]
         return [self._event(t, "end") for t in lost if t.track_id]
 
