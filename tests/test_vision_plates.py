@@ -681,6 +681,35 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
     assert result["registration_exact"] == 0.0 and result["missed"] == 0
 
 
+def test_the_evaluation_tracks_two_cars_passing_each_other_and_scores_their_events() -> None:
+    evaluate = pytest.importorskip("models.plates.evaluate")
+    from models.plates import fonts, layout, scenes  # noqa: PLC0415
+
+    if not fonts.fonts_available():
+        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    (clip,) = evaluate.crossings(1, seed=3)
+    assert len(clip) == scenes.CROSSING_FRAMES
+    assert all(s.image.shape == (720, 1280) for s in clip)
+    both = [s for s in clip if len(s.plates) == 2]
+    assert len(both) > scenes.CROSSING_FRAMES // 2
+    far, near = both[0].plates
+    centres = [(s.boxes[:, 0] + s.boxes[:, 2]) / 2 for s in both]
+    assert centres[-1][0] > centres[0][0] and centres[-1][1] < centres[0][1]  # they pass
+    widths = both[0].boxes[:, 2] - both[0].boxes[:, 0]
+    assert widths[0] < widths[1] and both[0].boxes[0, 1] < both[0].boxes[1, 1]  # far, near
+    detector, ocr = committed_models()
+    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
+    result = evaluate.runtime_crossings(runtime, ocr, iter([clip]))
+    assert (result["clips"], result["cars"]) == (1, 2)
+    assert result["registration_exact"] == 1.0 and result["tracks_with_two_cars"] == 0
+    assert result["extra_tracks_on_cars"] == result["tracks_elsewhere"] == 0
+    # Cars labelled with other plates are not read right, though tracked.
+    other = {far: layout.PlateSpec("0ฮฮ0", 0, "private"), near: layout.PlateSpec("ฮ0", 0, "taxi")}
+    wrong = [scenes.Scene(s.image, s.boxes, tuple(other[p] for p in s.plates)) for s in clip]
+    result = evaluate.runtime_crossings(runtime, ocr, iter([wrong]))
+    assert result["cars"] == 2 and result["registration_exact"] == 0.0
+
+
 def test_the_evaluation_counts_the_events_of_a_parked_car_that_traffic_passes() -> None:
     evaluate = pytest.importorskip("models.plates.evaluate")
     from models.plates import fonts  # noqa: PLC0415

@@ -28,6 +28,10 @@ WIDE_FRAME = (1280, 720)
 WIDE_PLATES = (30.0, 240.0)
 #: Frames of a car coming towards the camera (``approach``): two seconds at 10 fps.
 APPROACH_FRAMES = 20
+#: Two cars passing each other across the frame (``crossing``): three seconds at 10 fps, and
+#: the plate widths in each lane (far, near) in a 1280 px frame.
+CROSSING_FRAMES = 30
+CROSSING_LANES = ((60.0, 110.0), (100.0, 180.0))
 #: Frame pixels per detector input pixel in a tiled pass (agent.vision.plates): 1.5 for the Pi
 #: camera's 640 px detection stream at scale 1.66, 3 for a 1280 px frame at that scale.
 TILE_FACTORS = (1.5, 3.0)
@@ -176,9 +180,18 @@ def place_plates(
     plate's car body, and what they say. Plates are placed independently, so a later one
     may hide an earlier one, and a hidden plate is not a plate to be found."""
     placed = [place_plate(scene, rng, close=close, widths=widths) for _ in range(count)]
+    return shown_plates(placed, scene.size)
+
+
+def shown_plates(
+    placed: list[tuple[np.ndarray, np.ndarray, layout.PlateSpec]], size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[layout.PlateSpec, ...]]:
+    """Of plates pasted in this order (box, car body mask, spec), the boxes (N, 4) of those
+    that show in a frame of ``size``, at least 60 % in it (``visible``) and at most 40 % of
+    the box under a later plate's car body, and what they say."""
     kept, specs = [], []
     for i, (box, _, spec) in enumerate(placed):
-        shown = visible(box, scene.size)
+        shown = visible(box, size)
         if shown is None:
             continue
         x0, y0 = np.floor(shown[:2]).astype(int)
@@ -252,6 +265,44 @@ def approach(
         grey = degrade.capture(frame, size[0], np.random.default_rng(condition)).convert("L")
         boxes = np.array([] if shown is None else [shown], np.float32).reshape(-1, 4)
         clip.append(Scene(np.asarray(grey), boxes, () if shown is None else (spec,)))
+    return clip
+
+
+def crossing(
+    rng: np.random.Generator, size: tuple[int, int] = WIDE_FRAME, frames: int = CROSSING_FRAMES
+) -> list[Scene]:
+    """Two cars passing each other across a pole camera's frame, one per lane, one frame of
+    ``size`` per step: in the far lane a plate ``CROSSING_LANES[0]`` px wide (scaled with the
+    frame) going left to right, in the near lane one ``CROSSING_LANES[1]`` px wide going
+    right to left and in front, over a fixed background with clutter, every frame captured
+    with the clip's own conditions (as ``approach``). A plate under 60 % in the frame or more
+    than 40 % behind the near car's body has no box in that frame (``shown_plates``)."""
+    image = background(rng, size)
+    clutter(image, rng, most=24)
+    k = size[0] / WIDE_FRAME[0]
+    lanes = []
+    for (low, high), rows, ends in zip(
+        CROSSING_LANES, ((0.4, 0.55), (0.7, 0.85)), ((0.05, 0.8), (0.8, 0.05)), strict=True
+    ):
+        spec = layout.random_spec(rng)
+        plate = degrade.lighting(layout.render_plate(spec, rng, rng.uniform(0.4, 0.8)), rng)
+        car, corners = render.mounted(plate, rng)
+        aspect = float(corners[2, 1] - corners[1, 1]) / float(corners[1, 0] - corners[0, 0])
+        quad = degrade.random_quad(1.0, aspect, rng) * rng.uniform(low, high) * k
+        row = rng.uniform(*rows) * size[1]
+        lanes.append((spec, car, corners, quad, row, ends, rng.uniform(0.55, 1.0)))
+    condition = int(rng.integers(2**31))
+    clip = []
+    for t in np.linspace(0.0, 1.0, frames):
+        frame = image.copy()
+        placed = []
+        for spec, car, corners, quad, row, (start, end), grow in lanes:
+            where = np.array([(start + (end - start) * t) * size[0], row])
+            box, mask = paste_car(frame, car, corners, quad + where, grow)
+            placed.append((box, mask, spec))
+        boxes, plates = shown_plates(placed, size)
+        grey = degrade.capture(frame, size[0], np.random.default_rng(condition)).convert("L")
+        clip.append(Scene(np.asarray(grey), boxes, plates))
     return clip
 
 
