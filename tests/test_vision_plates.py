@@ -651,12 +651,23 @@ def test_the_evaluation_reads_pole_camera_frames_end_to_end_as_the_child_does() 
         assert 0 <= result[rate] * result["plates"] <= result["found"] <= result["plates"]
 
 
-def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_events() -> None:
+def tracked_evaluation() -> tuple[Any, PlateDetector, Path]:
+    """The evaluation module (models.plates.evaluate), the runtime's detector at its default
+    settings and the committed OCR's file; skips without the Thai fonts the clips need."""
     evaluate = pytest.importorskip("models.plates.evaluate")
-    from models.plates import fonts, layout, scenes  # noqa: PLC0415
+    from models.plates import fonts  # noqa: PLC0415
 
     if not fonts.fonts_available():
         pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    detector, ocr = committed_models()
+    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
+    return evaluate, runtime, ocr
+
+
+def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_events() -> None:
+    from models.plates import layout, scenes  # noqa: PLC0415
+
+    evaluate, runtime, ocr = tracked_evaluation()
     clips = list(evaluate.approaches(2, seed=3))
     for clip in clips:
         assert len(clip) == scenes.APPROACH_FRAMES
@@ -665,8 +676,6 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
         widths = [float(s.boxes[0, 2] - s.boxes[0, 0]) for s in shown]
         assert widths[-1] > 3 * widths[0]  # it comes nearer
         assert all(s.image.shape == (720, 1280) for s in clip)
-    detector, ocr = committed_models()
-    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
     result = evaluate.runtime_tracks(runtime, ocr, iter(clips))
     assert result["clips"] == 2 and result["score_floor"] == 0.1
     assert 0 <= result["province_accuracy"] <= 1 and result["missed"] <= 2
@@ -682,11 +691,9 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
 
 
 def test_the_evaluation_tracks_two_cars_passing_each_other_and_scores_their_events() -> None:
-    evaluate = pytest.importorskip("models.plates.evaluate")
-    from models.plates import fonts, layout, scenes  # noqa: PLC0415
+    from models.plates import layout, scenes  # noqa: PLC0415
 
-    if not fonts.fonts_available():
-        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    evaluate, runtime, ocr = tracked_evaluation()
     (clip,) = evaluate.crossings(1, seed=3)
     assert len(clip) == scenes.CROSSING_FRAMES
     assert all(s.image.shape == (720, 1280) for s in clip)
@@ -697,8 +704,6 @@ def test_the_evaluation_tracks_two_cars_passing_each_other_and_scores_their_even
     assert centres[-1][0] > centres[0][0] and centres[-1][1] < centres[0][1]  # they pass
     widths = both[0].boxes[:, 2] - both[0].boxes[:, 0]
     assert widths[0] < widths[1] and both[0].boxes[0, 1] < both[0].boxes[1, 1]  # far, near
-    detector, ocr = committed_models()
-    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
     result = evaluate.runtime_crossings(runtime, ocr, iter([clip]))
     assert (result["clips"], result["cars"]) == (1, 2)
     assert result["registration_exact"] == 1.0 and result["tracks_with_two_cars"] == 0
@@ -711,14 +716,8 @@ def test_the_evaluation_tracks_two_cars_passing_each_other_and_scores_their_even
 
 
 def test_the_evaluation_counts_the_events_of_a_parked_car_that_traffic_passes() -> None:
-    evaluate = pytest.importorskip("models.plates.evaluate")
-    from models.plates import fonts  # noqa: PLC0415
-
-    if not fonts.fonts_available():
-        pytest.skip("Thai fonts missing (apt install fonts-thai-tlwg fonts-noto-core)")
+    evaluate, runtime, ocr = tracked_evaluation()
     (clip,) = evaluate.approaches(1, seed=3)
-    detector, ocr = committed_models()
-    runtime = evaluate.runtime_detector(detector, 0.3, (1.66, 0.5), refine=True, look_score=0.1)
     parked = evaluate.runtime_parked(runtime, ocr, iter([clip]), seed=1)
     assert parked["cars"] == 1 and parked["passes"] == evaluate.PARKED_PASSES == 3
     assert parked["new_events_per_car"] == 1.0 and parked["registration_exact"] == 1.0

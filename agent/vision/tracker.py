@@ -112,8 +112,8 @@ class _Track:
     track_id: int = 0  # assigned when the track first emits `new`
     reported: tuple[str, str | None] | None = None
     registration: str = ""  # the consolidated registration after the latest reading
-    anchor: Box = (0.0, 0.0, 0.0, 0.0)  # where the plate stopped (STILL_IOU)
-    still_since: float = 0.0
+    anchor: Box = field(init=False)  # where the plate stopped (STILL_IOU)
+    still_since: float = field(init=False)
     parked: bool = False  # lost while it stood still: only its own registration takes it up
 
     def __post_init__(self) -> None:

@@ -287,13 +287,10 @@ def runtime_tracks(
         clips_seen += 1
         last: dict[int, dict[str, Any]] = {}
         first_right: int | None = None
-        for index, scene in enumerate(clip):
-            for message in watch.step(camera, _camera_frame(scene.image, index, index / 10)):
-                last[message["plate"]["track_id"]] = message["plate"]
-                if first_right is None and _says(message["plate"]["registration"], spec):
-                    first_right = index
-        for message in watch.flush(camera):
+        for index, message in _played(watch, camera, clip):
             last[message["plate"]["track_id"]] = message["plate"]
+            if first_right is None and _says(message["plate"]["registration"], spec):
+                first_right = index
         right = [p for p in last.values() if _says(p["registration"], spec)]
         read += bool(right)
         provinces += any(p["province"] == plate_text.PROVINCES[spec.province] for p in right)
@@ -344,16 +341,12 @@ def runtime_crossings(
         camera = f"crossing-{number}"
         said: dict[int, list[str]] = {}
         on_a_car: set[int] = set()
-        for index, scene in enumerate(clip):
-            frame = _camera_frame(scene.image, index, index / 10)
-            for message in watch.step(camera, frame) + (
-                watch.flush(camera) if index == len(clip) - 1 else []
-            ):
-                plate = message["plate"]
-                said.setdefault(plate["track_id"], []).append(plate["registration"])
-                box = tuple(plate["box"])
-                if any(intersection(box, tuple(float(v) for v in b)) > 0 for b in scene.boxes):
-                    on_a_car.add(plate["track_id"])
+        for index, message in _played(watch, camera, clip):
+            plate = message["plate"]
+            said.setdefault(plate["track_id"], []).append(plate["registration"])
+            box = tuple(plate["box"])
+            if any(intersection(box, tuple(float(v) for v in b)) > 0 for b in clip[index].boxes):
+                on_a_car.add(plate["track_id"])
         clips_seen, cars = clips_seen + 1, cars + len(specs)
         read += sum(any(_says(texts[-1], spec) for texts in said.values()) for spec in specs)
         swapped += sum(
@@ -431,6 +424,19 @@ def runtime_parked(
         "new_events_misread": misread,
         "new_events_elsewhere": elsewhere,
     } | _settings(runtime, views)
+
+
+def _played(
+    watch: PlateWatch, camera: str, clip: list[Any]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``clip`` played to ``watch`` as ``camera``'s frames at 10 fps, then the camera
+    stopped: each message with the index of the frame that caused it (the last frame's for
+    the tracks that end as the camera stops)."""
+    for index, scene in enumerate(clip):
+        for message in watch.step(camera, _camera_frame(scene.image, index, index / 10)):
+            yield index, message
+    for message in watch.flush(camera):
+        yield len(clip) - 1, message
 
 
 def _watch(
@@ -544,25 +550,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--wide-seed", type=int, default=WIDE_SEED, help="with --wide: the frames' seed"
     )
-    parser.add_argument(
-        "--approach",
-        type=int,
-        metavar="N",
-        help="N clips of a car coming towards the camera, tracked; scored by their events",
-    )
-    parser.add_argument(
-        "--approach-seed", type=int, default=APPROACH_SEED, help="with --approach: the seed"
-    )
-    parser.add_argument(
-        "--crossing",
-        type=int,
-        metavar="N",
-        help="N clips of two cars passing each other across the frame, tracked; scored by "
-        "their events",
-    )
-    parser.add_argument(
-        "--crossing-seed", type=int, default=CROSSING_SEED, help="with --crossing: the seed"
-    )
+    for name, what, seed in (
+        ("approach", "a car coming towards the camera", APPROACH_SEED),
+        ("crossing", "two cars passing each other across the frame", CROSSING_SEED),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            type=int,
+            metavar="N",
+            help=f"N clips of {what}, tracked; scored by their events",
+        )
+        parser.add_argument(
+            f"--{name}-seed", type=int, default=seed, help=f"with --{name}: the seed"
+        )
     parser.add_argument(
         "--parked",
         type=int,
@@ -621,20 +621,10 @@ def main() -> None:
         report["wide_frames_end_to_end"] = runtime_reading(
             detector, args.ocr, wide_scenes(args.wide, args.wide_seed, args.wide_size), views=views
         )
-    if args.approach:
-        report["approach_tracks"] = runtime_tracks(
-            runtime(scales),
-            args.ocr,
-            approaches(args.approach, args.approach_seed, args.wide_size),
-            views=views,
-        )
-    if args.crossing:
-        report["crossing_tracks"] = runtime_crossings(
-            runtime(scales),
-            args.ocr,
-            crossings(args.crossing, args.crossing_seed, args.wide_size),
-            views=views,
-        )
+    for name, score in (("approach", runtime_tracks), ("crossing", runtime_crossings)):
+        if count := getattr(args, name):  # the clip options made from one template
+            clips = _clips(name, count, getattr(args, f"{name}_seed"), args.wide_size)
+            report[f"{name}_tracks"] = score(runtime(scales), args.ocr, clips, views=views)
     if args.parked:
         report["parked_tracks"] = runtime_parked(
             runtime(scales),
