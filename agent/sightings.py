@@ -67,6 +67,7 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
         deskew=vision.plate_deskew,
         views=vision.plate_ocr_views,
         park_s=vision.plate_park_s,
+        track_score=vision.plate_track_score,
     )
 
 

@@ -82,6 +82,7 @@ def test_example_config_documents_every_option() -> None:
         ("[vision]\nplate_scales = [1.0, 3.5]\n", "vision.plate_scales.1"),
         ("[vision]\nplate_ocr_views = 4\n", "vision.plate_ocr_views"),
         ("[vision]\nplate_look_score = 0\n", "vision.plate_look_score"),
+        ("[vision]\nplate_track_score = 1.5\n", "vision.plate_track_score"),
         ("[mqtt]\ntopic_prefix = 'ssz/{device}'\n", "topic_prefix must contain {site}"),
         ("[mqtt\nport = 1\n", "not valid TOML"),
     ],

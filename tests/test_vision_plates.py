@@ -339,6 +339,10 @@ def test_plates_are_off_by_default_and_configured_into_the_child() -> None:
     unparked = VisionConfig(plates=True, plate_park_s=0)
     assert spec_of(unparked, []).plates == PlateOptions(park_s=0.0)
     assert PlateOptions().park_s == VisionConfig().plate_park_s == TrackerConfig().park_s
+    faint = VisionConfig(plates=True, plate_track_score=0.0)
+    assert spec_of(faint, []).plates == PlateOptions(track_score=0.0)
+    assert PlateOptions().track_score == VisionConfig().plate_track_score
+    assert VisionConfig().plate_track_score == TrackerConfig().min_score
     # The config allows as many views as the reader has zooms, and no more.
     assert VisionConfig(plate_ocr_views=len(OCR_ZOOMS)).plate_ocr_views == len(OCR_ZOOMS)
     with pytest.raises(ValueError, match="plate_ocr_views"):
@@ -683,6 +687,10 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
     first = evaluate.runtime_tracks(runtime, ocr, iter(clips[:1]))
     assert first["registration_exact"] == 1.0 and first["missed"] == 0
     assert 1 <= first["mean_frames_to_read"] <= scenes.APPROACH_FRAMES
+    assert first["track_score"] == VisionConfig().plate_track_score
+    # Reported only once a reading scores the track's floor: at 1, no plate ever is.
+    unsure = evaluate.runtime_tracks(runtime, ocr, iter(clips[:1]), track_score=1.0)
+    assert unsure["missed"] == 1 and unsure["registration_exact"] == 0.0
     # A clip of a plate that says something else is not read right, though tracked.
     other = layout.PlateSpec("0ฮฮ0", 0, "private")
     wrong = [scenes.Scene(s.image, s.boxes, (other,) if s.plates else ()) for s in clips[0]]

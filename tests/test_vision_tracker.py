@@ -27,19 +27,24 @@ def reading(
     conf: float = 0.9,
     province: str | None = BANGKOK,
     sharpness: float = 200.0,
+    score: float = 0.9,
 ) -> Reading:
-    """A reading with every character at `conf`."""
-    return Reading(box, text, (conf,) * len(text), province, 0.8, 0.9, sharpness, ts)
+    """A reading with every character at `conf`, detected at `score`."""
+    return Reading(box, text, (conf,) * len(text), province, 0.8, score, sharpness, ts)
 
 
 def run(
     tracker: PlateTracker, frames: Iterable[tuple[float, Sequence[Reading]]]
 ) -> list[TrackEvent]:
     """Every event of a sequence of (ts, readings) frames, then of the tracks that remain."""
-    events: list[TrackEvent] = []
-    for ts, readings in frames:
-        events += tracker.step(readings, ts)
-    return events + tracker.flush()
+    return run_open(tracker, frames) + tracker.flush()
+
+
+def run_open(
+    tracker: PlateTracker, frames: Iterable[tuple[float, Sequence[Reading]]]
+) -> list[TrackEvent]:
+    """Every event of a sequence of (ts, readings) frames, the tracks left open."""
+    return [event for ts, readings in frames for event in tracker.step(readings, ts)]
 
 
 def moving(text: str, start: Box, velocity: tuple[float, float], count: int, t0: float = 0.0):
@@ -92,6 +97,18 @@ def test_disagreeing_readings_are_not_confirmed_until_two_agree():
     assert tracker.step(frames[0][1], frames[0][0]) == []
     assert tracker.step(frames[1][1], frames[1][0]) == []
     assert phases(tracker.step(frames[2][1], frames[2][0])) == [("new", 1, "กข12")]
+
+
+def test_text_like_clutter_is_not_reported_until_a_frame_shows_it_clearly_as_a_plate():
+    box = (300.0, 200.0, 400.0, 240.0)
+    faint = [(i / FPS, [reading(box, "กข12", i / FPS, score=0.35)]) for i in range(20)]
+    assert run(PlateTracker(), faint) == []
+    assert len(run(PlateTracker(TrackerConfig(min_score=0.0)), faint)) == 2  # new, end
+    # One clear detection confirms the track, with the votes of the faint frames before it.
+    tracker, ts = PlateTracker(), len(faint) / FPS
+    assert run_open(tracker, faint) == []
+    (new,) = tracker.step([reading(box, "กข12", ts, score=TrackerConfig().min_score)], ts)
+    assert (new.phase, new.registration, new.frames) == ("new", "กข12", len(faint) + 1)
 
 
 def test_an_update_is_sent_when_the_consolidated_registration_changes_and_not_otherwise():
@@ -171,9 +188,7 @@ def bursts(text: str, starts: Sequence[float], *, box: Box = PARKED, seconds: fl
 
 def test_a_parked_plate_read_each_time_traffic_passes_is_one_event():
     tracker = PlateTracker()
-    events = []
-    for ts, readings in bursts("1กข1234", [0.0, 20.0, 45.0]):
-        events += tracker.step(readings, ts)
+    events = run_open(tracker, bursts("1กข1234", [0.0, 20.0, 45.0]))
     assert phases(events) == [("new", 1, "1กข1234")]
     assert tracker.parked == 1 and tracker.active == 0
     last = 46.9  # the last frame of the last burst
@@ -218,9 +233,7 @@ def test_a_plate_that_moved_before_it_was_lost_ends_after_the_gap():
         moving("กข12", PARKED, (200, 0), 10, t0=2.0)
     )
     tracker = PlateTracker()
-    events = []
-    for ts, readings in frames:
-        events += tracker.step(readings, ts)
+    assert phases(run_open(tracker, frames)) == [("new", 1, "กข12")]
     assert phases(tracker.step([], 2.9 + 1.6)) == [("end", 1, "กข12")]
     assert tracker.parked == 0
 
@@ -283,6 +296,7 @@ def test_event_data_is_json_ready():
         ("max_gap_s", 0.0),
         ("max_gap_frames", 0),
         ("park_s", -1.0),
+        ("min_score", 1.5),
     ],
 )
 def test_bad_tracker_settings_are_rejected_by_name(field: str, value: float):

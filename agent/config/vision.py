@@ -46,6 +46,8 @@ class VisionConfig(Section):
     plate_ocr_views: int = Field(default=3, ge=1, le=3)
     # agent.vision.tracker: a plate lost where it stood still is one event if seen again within.
     plate_park_s: float = Field(default=120.0, ge=0, le=86400)
+    # ... and a plate is reported once one of its readings was detected at this score.
+    plate_track_score: float = Field(default=0.45, ge=0, le=1)
 
 
 # OpenCV's network sources (agent.vision.camera.STREAM_SCHEMES; that module needs OpenCV).

@@ -46,6 +46,7 @@ class PlateOptions:
     deskew: bool = False
     views: int = 3
     park_s: float = TrackerConfig().park_s
+    track_score: float = TrackerConfig().min_score
 
 
 def load(
@@ -71,7 +72,7 @@ def load(
         detector,
         PlateReader(loaded[1], deskew=options.deskew, views=options.views),
         min_confidence=options.min_confidence,
-        tracker=TrackerConfig(park_s=options.park_s),
+        tracker=TrackerConfig(park_s=options.park_s, min_score=options.track_score),
     )
 
 

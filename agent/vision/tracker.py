@@ -6,7 +6,10 @@ ties where two vehicles cross. Each track votes on its registration part by part
 digit, consonants, number: `ReadingVotes`), so a reading that lost or gained a character
 still votes on the parts it got right. A track emits `new` once `min_readings` readings
 agree with its consolidated registration, `update` when the registration or province
-changes, and `end` once it has been lost for longer than the gap. Pure and deterministic:
+changes, and `end` once it has been lost for longer than the gap. A track counts only
+once one of its readings was detected at `min_score` or more: text-like clutter the
+detector finds now and then (a sign, a shop's lettering) reads as a plate in two frames
+as readily as a plate does, but no frame makes it look like one. Pure and deterministic:
 time comes in with every frame.
 
 A confirmed track whose plate stood still for its last `STILL_S` (a parked car, or a
@@ -50,6 +53,7 @@ class TrackerConfig:
     max_gap_s: float = 1.5
     max_gap_frames: int = 10
     park_s: float = 120.0  # 0: a plate that stood still ends like any other
+    min_score: float = 0.45  # a track counts once a reading of it was detected at this score
 
     def __post_init__(self) -> None:
         checks = {
@@ -59,6 +63,7 @@ class TrackerConfig:
             "max_gap_s": self.max_gap_s > 0.0,
             "max_gap_frames": self.max_gap_frames >= 1,
             "park_s": self.park_s >= 0.0,
+            "min_score": 0.0 <= self.min_score <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -114,10 +119,12 @@ class _Track:
     registration: str = ""  # the consolidated registration after the latest reading
     anchor: Box = field(init=False)  # where the plate stopped (STILL_IOU)
     still_since: float = field(init=False)
+    top_score: float = field(init=False)  # the best detection score of its readings
     parked: bool = False  # lost while it stood still: only its own registration takes it up
 
     def __post_init__(self) -> None:
         self.anchor, self.still_since = self.box, self.first_ts
+        self.top_score = self.best.detection_score
 
     @property
     def still(self) -> bool:
@@ -154,6 +161,7 @@ class _Track:
         if iou(reading.box, self.anchor) < STILL_IOU:
             self.anchor, self.still_since = reading.box, reading.ts
         self.box, self.last_ts, self.missed = reading.box, reading.ts, 0
+        self.top_score = max(self.top_score, reading.detection_score)
         if reading.quality > self.best.quality:
             self.best = reading
 
@@ -237,6 +245,8 @@ class PlateTracker:
         registration, _ = track.votes.consolidated()
         province, _ = track.votes.province()
         if track.votes.support(registration) < self.config.min_readings:
+            return []
+        if track.top_score < self.config.min_score:  # not yet seen clearly as a plate
             return []
         if not track.track_id:
             track.track_id, self._next_id = self._next_id, self._next_id + 1

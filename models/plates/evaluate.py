@@ -3,7 +3,7 @@
     .venv/bin/python -m models.plates.evaluate --ocr-data build/plates/ocr_val.npz [--views 3] \
         --scenes build/plates/scenes_val.npz [--scales 1,0.5] [--wide 300 [--wide-seed 5] \
         [--wide-size 1920x1080]] [--approach 200 [--approach-seed 12]] [--parked 100] \
-        [--crossing 100 [--crossing-seed 13]] \
+        [--crossing 100 [--crossing-seed 13]] [--track-score 0.45] \
         [--refine | --no-refine] [--look-score 0.1] --real ../shared/data/plates \
         --reference ../shared/models/reference-plate-detector/ssdlite_plate_uint8.tflite
 
@@ -11,8 +11,9 @@
 (``runtime_reading``); ``--approach`` tracks cars coming towards the camera and scores the
 events (``runtime_tracks``), ``--crossing`` two cars passing each other
 (``runtime_crossings``); ``--parked`` counts the events of parked cars that passing traffic
-sets the detectors off for (``runtime_parked``). Prints one JSON object.  The
-reference detector is a yardstick for the real photos only; it is never shipped.  Real
+sets the detectors off for (``runtime_parked``); all three report a plate as the tracker
+does, once one of its readings was detected at ``--track-score``. Prints one JSON object.
+The reference detector is a yardstick for the real photos only; it is never shipped. Real
 registrations are never printed unless ``--details`` is given (they are personal data: keep
 them local).
 """
@@ -269,6 +270,7 @@ def runtime_tracks(
     clips: Iterator[Any],
     *,
     views: int = VisionConfig().plate_ocr_views,
+    track_score: float = VisionConfig().plate_track_score,
 ) -> dict[str, Any]:
     """Clips of one car each (``approaches``) run through the vision child's plate pipeline
     as a camera's frames at 10 fps (``PlateWatch.step``: detected in a ``STREAM_WIDTH`` px
@@ -277,7 +279,7 @@ def runtime_tracks(
     the car's, and how many tracks it made. A clip with no track is missed; tracks beyond
     the first are extra (a car split in two, or a false plate).
     """
-    watch = _watch(runtime, ocr, views)
+    watch = _watch(runtime, ocr, views, track_score=track_score)
     clips_seen = read = provinces = missed = extra = frames_to_read = 0
     for number, clip in enumerate(clips):
         shown = [scene.plates[0] for scene in clip if scene.plates]
@@ -305,6 +307,7 @@ def runtime_tracks(
         "missed": missed,
         "extra_tracks": extra,
         "mean_frames_to_read": round(frames_to_read / read, 2) if read else None,
+        "track_score": track_score,
     } | _settings(runtime, views)
 
 
@@ -322,6 +325,7 @@ def runtime_crossings(
     clips: Iterator[Any],
     *,
     views: int = VisionConfig().plate_ocr_views,
+    track_score: float = VisionConfig().plate_track_score,
 ) -> dict[str, Any]:
     """Clips of several cars each (``crossings``) run through the vision child's plate
     pipeline as ``runtime_tracks`` runs them, and scored by the events: the cars whose
@@ -332,7 +336,7 @@ def runtime_crossings(
     """
     from agent.vision.tracker import intersection  # noqa: PLC0415
 
-    watch = _watch(runtime, ocr, views)
+    watch = _watch(runtime, ocr, views, track_score=track_score)
     clips_seen = cars = read = swapped = split = elsewhere = 0
     for number, clip in enumerate(clips):
         specs = list({s.registration: s for scene in clip for s in scene.plates}.values())
@@ -362,6 +366,7 @@ def runtime_crossings(
         "tracks_with_two_cars": swapped,
         "extra_tracks_on_cars": split,
         "tracks_elsewhere": elsewhere,
+        "track_score": track_score,
     } | _settings(runtime, views)
 
 
@@ -372,6 +377,7 @@ def runtime_parked(
     *,
     views: int = VisionConfig().plate_ocr_views,
     park_s: float = VisionConfig().plate_park_s,
+    track_score: float = VisionConfig().plate_track_score,
     seed: int = APPROACH_SEED,
 ) -> dict[str, Any]:
     """Parked cars, one per clip (``approaches``: a frame of it drawn at random among those
@@ -385,7 +391,7 @@ def runtime_parked(
     """
     from agent.vision.tracker import intersection  # noqa: PLC0415
 
-    watch = _watch(runtime, ocr, views, park_s)
+    watch = _watch(runtime, ocr, views, park_s, track_score)
     rng = np.random.default_rng(seed)
     cars = read = new = misread = elsewhere = 0
     for number, clip in enumerate(clips):
@@ -423,6 +429,7 @@ def runtime_parked(
         "registration_exact": read / cars if cars else None,
         "new_events_misread": misread,
         "new_events_elsewhere": elsewhere,
+        "track_score": track_score,
     } | _settings(runtime, views)
 
 
@@ -440,7 +447,11 @@ def _played(
 
 
 def _watch(
-    runtime: PlateDetector, ocr: Path, views: int, park_s: float | None = None
+    runtime: PlateDetector,
+    ocr: Path,
+    views: int,
+    park_s: float = VisionConfig().plate_park_s,
+    track_score: float = VisionConfig().plate_track_score,
 ) -> PlateWatch:
     """The vision child's plate pipeline on ``runtime`` and the OCR file at ``ocr``."""
     from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415 - OpenCV
@@ -453,7 +464,7 @@ def _watch(
         runtime,
         reader,
         min_confidence=VisionConfig().min_plate_confidence,
-        tracker=TrackerConfig(park_s=VisionConfig().plate_park_s if park_s is None else park_s),
+        tracker=TrackerConfig(park_s=park_s, min_score=track_score),
     )
 
 
@@ -578,6 +589,13 @@ def _parser() -> argparse.ArgumentParser:
         "sight (vision.plate_park_s; 0 ends it like a passing car's)",
     )
     parser.add_argument(
+        "--track-score",
+        type=float,
+        default=VisionConfig().plate_track_score,
+        help="with --approach, --crossing or --parked: a plate is reported once one of its "
+        "readings was detected at this score (vision.plate_track_score; 0: at any)",
+    )
+    parser.add_argument(
         "--wide-size",
         type=_size,
         metavar="WxH",
@@ -624,7 +642,9 @@ def main() -> None:
     for name, score in (("approach", runtime_tracks), ("crossing", runtime_crossings)):
         if count := getattr(args, name):  # the clip options made from one template
             clips = _clips(name, count, getattr(args, f"{name}_seed"), args.wide_size)
-            report[f"{name}_tracks"] = score(runtime(scales), args.ocr, clips, views=views)
+            report[f"{name}_tracks"] = score(
+                runtime(scales), args.ocr, clips, views=views, track_score=args.track_score
+            )
     if args.parked:
         report["parked_tracks"] = runtime_parked(
             runtime(scales),
@@ -632,6 +652,7 @@ def main() -> None:
             approaches(args.parked, args.approach_seed, args.wide_size),
             views=views,
             park_s=args.park_s,
+            track_score=args.track_score,
             seed=args.approach_seed,
         )
     if args.real and (args.real / "labels.jsonl").exists():
