@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from agent.vision.plate_watch import PlateWatch
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+TRACK_FPS = 10.0  # `plates track`: a folder's frame rate, and a video's that says none
+MAX_FPS = 1000.0
+TRACK_CAMERA = "track"
 Add = Callable[..., argparse.ArgumentParser]
 
 
@@ -31,7 +34,7 @@ def add_commands(
     sub: Any, add: Add, group: Callable[[Any, str, str], Any], reader: argparse.ArgumentParser
 ) -> None:
     """Register the commands on the `edge-agent` parser (`add` and `group` are cli's helpers)."""
-    plates = group(sub, "plates", "the Thai plate models on image files")
+    plates = group(sub, "plates", "the Thai plate models on image and video files")
     read = add("read", _read, "find and read the plates in image files", into=plates, parent=reader)
     read.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG or PNG files")
     _model_options(read)
@@ -46,6 +49,22 @@ def add_commands(
         help="add one row per plate with the registrations (personal data: keep it local)",
     )
     _model_options(evaluate)
+    track = add(
+        "track", _track, "follow the plates through a video file or a folder of frames",
+        into=plates, parent=reader,
+    )  # fmt: skip
+    track.add_argument(
+        "source",
+        type=Path,
+        metavar="VIDEO|DIR",
+        help="a video file, or a folder of images played in name order",
+    )
+    track.add_argument(
+        "--fps",
+        type=_fps,
+        help=f"frames a second (default: the video's own rate, else {TRACK_FPS:g})",
+    )
+    _model_options(track)
 
 
 def _model_options(command: argparse.ArgumentParser) -> None:
@@ -98,6 +117,16 @@ def _scales(text: str) -> tuple[float, ...]:
     return scales
 
 
+def _fps(text: str) -> float:
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of frames a second, got {text!r}") from None
+    if not 0 < fps <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"0 < fps <= {MAX_FPS:g} expected, got {text}")
+    return fps
+
+
 def _models(args: argparse.Namespace) -> PlateWatch:
     """Both plate models, loaded once and verified (ModelError names a missing one)."""
     from agent.vision import plate_watch  # noqa: PLC0415 - numpy, OpenCV, LiteRT
@@ -116,6 +145,9 @@ def _models(args: argparse.Namespace) -> PlateWatch:
         look_score=vision.plate_look_score,
         deskew=vision.plate_deskew,
         views=args.views or vision.plate_ocr_views,
+        min_confidence=vision.min_plate_confidence,
+        park_s=vision.plate_park_s,
+        track_score=vision.plate_track_score,
     )
     return plate_watch.load(
         options,
@@ -186,6 +218,72 @@ def _plate_line(plate: dict[str, Any]) -> str:
     return (
         f"  [{box}] score {plate['score']:.2f}  {text} ({valid}; chars {chars or '-'})"
         f"  {plate['province']} {plate['province_confidence']:.2f}"
+    )
+
+
+# --- plates track ------------------------------------------------------------------------------
+
+
+def _track(args: argparse.Namespace) -> int:
+    """Every frame of the source through the vision child's plate pipeline (`PlateWatch.step`:
+    detected, read, tracked; no motion gating, no regions), timed by its frame rate; the
+    events the control room would get, their times in seconds from the first frame."""
+    from agent.errors import HardwareError  # noqa: PLC0415
+    from agent.vision.camera import Frame, open_camera  # noqa: PLC0415 - OpenCV
+
+    if not args.source.exists():
+        print(f"edge-agent: no such video file or folder: {args.source}", file=sys.stderr)
+        return EXIT_USAGE
+    watch = _models(args)
+    camera = open_camera(TRACK_CAMERA, str(args.source))
+    camera.open()  # HardwareError: not a video OpenCV can read, or no images in the folder
+    fps = args.fps or getattr(camera, "fps", 0.0) or TRACK_FPS
+    events: list[dict[str, Any]] = []
+
+    def tracked(messages: list[dict[str, Any]], ts: float) -> None:
+        for message in messages:
+            events.append({"t": round(ts, 3), "phase": message["phase"], **message["plate"]})
+            if not args.json:  # as they come: a long clip shows its events while it plays
+                print(event_line(events[-1]), flush=True)
+
+    count = failed = 0
+    try:
+        while True:
+            try:
+                captured = camera.read()
+            except HardwareError as exc:  # one unreadable image: say so, play the others
+                print(f"edge-agent: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            if captured is None:
+                break
+            frame = Frame(image=captured.image, ts=count / fps, seq=count, main=captured.main)
+            tracked(watch.step(TRACK_CAMERA, frame), frame.ts)
+            count += 1
+    finally:
+        camera.close()
+    tracked(watch.flush(TRACK_CAMERA), max(count - 1, 0) / fps)
+    report = {"source": str(args.source), "frames": count, "fps": fps, "events": events}
+    _print(args, report, track_summary)
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def event_line(event: dict[str, Any]) -> str:
+    """`plates track`: one event, when in the clip, its phase and the plate."""
+    province = event["province"] or "(no province)"
+    return (
+        f"  {event['t']:7.2f} s  {event['phase']:<6}  #{event['track_id']}  "
+        f"{event['registration']}  {province} {event['province_confidence']:.2f}  "
+        f"(least sure character {event['confidence']:.2f}, {event['frames']} frames)"
+    )
+
+
+def track_summary(report: dict[str, Any]) -> str:
+    """`plates track`: the line after the events."""
+    vehicles = len({e["track_id"] for e in report["events"]})
+    return (
+        f"{report['source']}: {report['frames']} frames at {report['fps']:g} fps, "
+        f"{vehicles} vehicle(s) reported"
     )
 
 

@@ -1,4 +1,5 @@
-"""`plates read` and `plates eval`: the committed plate models on files, and the metrics.
+"""`plates read`, `plates eval` and `plates track`: the committed plate models on files, and
+the metrics.
 
 Images are drawn here with the project's plate generator (tests/sample_clip.py: a car with
 a rendered plate in a road scene, its box known exactly); no real plate is in the project.
@@ -185,6 +186,82 @@ def test_plates_read_without_installed_models_says_what_to_run(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "model plate-detector" in err and "run `edge-agent models fetch`" in err
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample clip: a car crossing the frame at 10 fps, its plate drawn by the generator."""
+    path = tmp_path_factory.mktemp("clip") / "sample.avi"
+    sample_clip.write(path)
+    return path
+
+
+def test_plates_track_reports_the_cars_plate_once_with_when(
+    clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = sample_clip.ClipSpec()
+    assert main(["plates", "track", str(clip), *MODELS, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["frames"], report["fps"]) == (spec.frames, spec.fps)  # the video's own rate
+    new, end = report["events"]
+    assert (new["phase"], end["phase"]) == ("new", "end")
+    assert new["track_id"] == end["track_id"] == 1
+    assert new["registration"] == end["registration"] == spec.registration
+    assert end["province"] == spec.province
+    # Times are the frames' own: the plate is first read in the first frames and last in the
+    # last ones; `new` comes once its readings agree, `end` with the clip's last frame.
+    assert 0 <= new["first_ts"] <= new["t"] < 1.0 and new["t"] == new["last_ts"]
+    assert (spec.frames - 3) / spec.fps <= end["last_ts"] <= end["t"]
+    assert end["t"] == (spec.frames - 1) / spec.fps
+    assert main(["plates", "track", str(clip), *MODELS, "--json", "--fps", "5"]) == 0
+    slower = json.loads(capsys.readouterr().out)
+    assert [e["t"] for e in slower["events"]] == [2 * e["t"] for e in report["events"]]
+    assert main(["plates", "track", str(clip), *MODELS]) == 0
+    lines = capsys.readouterr().out.splitlines()  # the events as they come, then a summary
+    assert len(lines) == 3 and f"new     #1  {spec.registration}  {spec.province}" in lines[0]
+    assert lines[2] == f"{clip}: {spec.frames} frames at 10 fps, 1 vehicle(s) reported"
+
+
+def test_plates_track_plays_a_folder_and_names_a_frame_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = sample_clip.ClipSpec()
+    for index in range(10, 30):
+        cv2.imwrite(str(tmp_path / f"{index:03}.png"), sample_clip.frame(spec, index)[0])
+    (tmp_path / "015.png").write_text("not an image")
+    assert main(["plates", "track", str(tmp_path), *MODELS, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1].endswith(f"cannot read image {tmp_path / '015.png'}")
+    report = json.loads(captured.out)
+    assert report["frames"] == 19 and report["fps"] == 10.0  # a folder's rate unless given
+    assert [e["phase"] for e in report["events"]] == ["new", "end"]
+    assert report["events"][-1]["registration"] == spec.registration
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "x", "nan", "1e9"])
+def test_plates_track_with_a_bad_frame_rate_is_a_usage_error(
+    clip: Path, fps: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["plates", "track", str(clip), *MODELS, "--fps", fps])
+    assert exited.value.code == 2
+    assert "--fps" in capsys.readouterr().err
+
+
+def test_plates_track_names_a_missing_source_or_one_that_is_no_video(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.mp4"
+    assert main(["plates", "track", str(missing), *MODELS]) == 2
+    assert capsys.readouterr().err == f"edge-agent: no such video file or folder: {missing}\n"
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video")
+    assert main(["plates", "track", str(notes), *MODELS]) == 1
+    assert f"cannot open {notes}" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["plates", "track", str(empty), *MODELS]) == 1
+    assert f"no images in {empty}" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ reported as health instead of ending the vision process.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -77,6 +78,12 @@ class OpenCVCamera:
     def is_stream(self) -> bool:
         """Whether the source is a network stream (ends only when lost)."""
         return self.source.startswith(STREAM_SCHEMES)
+
+    @property
+    def fps(self) -> float:
+        """The frame rate the open source says it has; 0 where it says none."""
+        rate = 0.0 if self._capture is None else float(self._capture.get(cv2.CAP_PROP_FPS))
+        return rate if math.isfinite(rate) and rate > 0 else 0.0
 
     def open(self) -> None:
         """Open the capture; raises HardwareError when OpenCV cannot."""
