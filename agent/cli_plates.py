@@ -21,7 +21,9 @@ from agent.errors import CommandError
 from agent.vision import models
 
 if TYPE_CHECKING:
+    from agent.vision.motion import MotionGate
     from agent.vision.plate_watch import PlateWatch
+    from agent.vision.regions import Regions
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 TRACK_FPS = 10.0  # `plates track`: a folder's frame rate, and a video's that says none
@@ -63,6 +65,12 @@ def add_commands(
         "--fps",
         type=_fps,
         help=f"frames a second (default: the video's own rate, else {TRACK_FPS:g})",
+    )
+    track.add_argument(
+        "--camera",
+        metavar="NAME",
+        help="play it as the config's [[cameras]] table NAME runs: its include and exclude "
+        "regions and its motion gating (default: every frame, the whole frame)",
     )
     _model_options(track)
 
@@ -234,6 +242,7 @@ def _track(args: argparse.Namespace) -> int:
     if not args.source.exists():
         print(f"edge-agent: no such video file or folder: {args.source}", file=sys.stderr)
         return EXIT_USAGE
+    regions, gate = _as_camera(args)
     watch = _models(args)
     camera = open_camera(TRACK_CAMERA, str(args.source))
     camera.open()  # HardwareError: not a video OpenCV can read, or no images in the folder
@@ -246,7 +255,7 @@ def _track(args: argparse.Namespace) -> int:
             if not args.json:  # as they come: a long clip shows its events while it plays
                 print(event_line(events[-1]), flush=True)
 
-    count = failed = 0
+    count = detected = failed = 0
     try:
         while True:
             try:
@@ -258,14 +267,43 @@ def _track(args: argparse.Namespace) -> int:
             if captured is None:
                 break
             frame = Frame(image=captured.image, ts=count / fps, seq=count, main=captured.main)
-            tracked(watch.step(TRACK_CAMERA, frame), frame.ts)
+            if gate is None or gate.check(frame.image, frame.ts).run:
+                tracked(watch.step(TRACK_CAMERA, frame, regions), frame.ts)
+                detected += 1
+            else:  # as the vision child does: the detectors skip it, lost tracks may end
+                tracked(watch.idle(TRACK_CAMERA, frame), frame.ts)
             count += 1
     finally:
         camera.close()
     tracked(watch.flush(TRACK_CAMERA), max(count - 1, 0) / fps)
-    report = {"source": str(args.source), "frames": count, "fps": fps, "events": events}
+    report = {
+        "source": str(args.source),
+        "camera": args.camera,
+        "frames": count,
+        "frames_detected": detected,
+        "fps": fps,
+        "events": events,
+    }
     _print(args, report, track_summary)
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _as_camera(args: argparse.Namespace) -> tuple[Regions | None, MotionGate | None]:
+    """The regions and motion gate of the config's camera `--camera` (none without it)."""
+    from agent.sightings import camera_spec  # noqa: PLC0415
+    from agent.vision.motion import MotionGate  # noqa: PLC0415 - OpenCV
+    from agent.vision.regions import Regions  # noqa: PLC0415
+
+    if args.camera is None:
+        return None, None
+    path = config.resolve_path(args.config)
+    cameras = {c.name: c for c in config.load(path).cameras}
+    if args.camera not in cameras:
+        named = ", ".join(sorted(cameras)) or "none"
+        raise CommandError(f"no camera {args.camera!r} in {path} (its cameras: {named})")
+    spec = camera_spec(cameras[args.camera])
+    regions = Regions(spec.include, spec.exclude)
+    return regions, None if spec.motion is None else MotionGate(spec.motion, roi=regions)
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -281,9 +319,10 @@ def event_line(event: dict[str, Any]) -> str:
 def track_summary(report: dict[str, Any]) -> str:
     """`plates track`: the line after the events."""
     vehicles = len({e["track_id"] for e in report["events"]})
+    camera = f" as camera {report['camera']}" if report["camera"] else ""
     return (
-        f"{report['source']}: {report['frames']} frames at {report['fps']:g} fps, "
-        f"{vehicles} vehicle(s) reported"
+        f"{report['source']}{camera}: {report['frames']} frames at {report['fps']:g} fps "
+        f"({report['frames_detected']} detected), {vehicles} vehicle(s) reported"
     )
 
 

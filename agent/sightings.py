@@ -42,7 +42,7 @@ class Store(Protocol):
 def spec_of(vision: VisionConfig, cameras: Sequence[CameraConfig]) -> VisionSpec:
     """What the vision child needs from `[vision]` and `[[cameras]]`."""
     return VisionSpec(
-        cameras=tuple(_camera(c) for c in cameras),
+        cameras=tuple(camera_spec(c) for c in cameras),
         models_dir=vision.models_dir,
         face_model=vision.face_model,
         num_threads=vision.num_threads,
@@ -71,7 +71,8 @@ def _plates(vision: VisionConfig) -> PlateOptions | None:
     )
 
 
-def _camera(camera: CameraConfig) -> CameraSpec:
+def camera_spec(camera: CameraConfig) -> CameraSpec:
+    """A `[[cameras]]` table as the vision child runs it."""
     sizes = {"main_size": camera.main_size, "lores_size": camera.lores_size}
     motion = MotionConfig(
         threshold=camera.motion_threshold,

@@ -219,7 +219,8 @@ def test_plates_track_reports_the_cars_plate_once_with_when(
     assert main(["plates", "track", str(clip), *MODELS]) == 0
     lines = capsys.readouterr().out.splitlines()  # the events as they come, then a summary
     assert len(lines) == 3 and f"new     #1  {spec.registration}  {spec.province}" in lines[0]
-    assert lines[2] == f"{clip}: {spec.frames} frames at 10 fps, 1 vehicle(s) reported"
+    summary = f"{clip}: {spec.frames} frames at 10 fps ({spec.frames} detected), 1 vehicle(s)"
+    assert lines[2] == summary + " reported"
 
 
 def test_plates_track_plays_a_folder_and_names_a_frame_it_cannot_read(
@@ -236,6 +237,39 @@ def test_plates_track_plays_a_folder_and_names_a_frame_it_cannot_read(
     assert report["frames"] == 19 and report["fps"] == 10.0  # a folder's rate unless given
     assert [e["phase"] for e in report["events"]] == ["new", "end"]
     assert report["events"][-1]["registration"] == spec.registration
+
+
+def test_plates_track_as_a_configured_camera_keeps_to_its_regions_and_motion_gating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = sample_clip.ClipSpec()
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    road = sample_clip.background(spec)
+    played = [road] * 5 + [sample_clip.frame(spec, i)[0] for i in range(spec.frames)] + [road] * 20
+    for index, image in enumerate(played):  # an empty road, the car crossing it, empty again
+        cv2.imwrite(str(frames / f"{index:03}.png"), image)
+    settings = tmp_path / "config.toml"
+    settings.write_text(
+        "[[cameras]]\nname = 'road'\nsource = 'x'\n"
+        "exclude = [[[0, 0.5], [1, 0.5], [1, 1], [0, 1]]]\n"  # the lower half: the plate's way
+        "[[cameras]]\nname = 'gated'\nsource = 'x'\nmotion = true\n"
+    )
+    track = ["plates", "track", str(frames), *MODELS, "--config", str(settings), "--json"]
+    assert main([*track, "--camera", "road"]) == 0
+    excluded = json.loads(capsys.readouterr().out)
+    assert excluded["camera"] == "road" and excluded["events"] == []
+    assert excluded["frames"] == excluded["frames_detected"] == len(played)
+    assert main([*track, "--camera", "gated"]) == 0
+    gated = json.loads(capsys.readouterr().out)
+    # Detected while the car moves and for the hold after; not while the road is empty.
+    assert gated["frames"] == len(played)
+    assert spec.frames <= gated["frames_detected"] <= len(played) - 10
+    assert [e["phase"] for e in gated["events"]] == ["new", "end"]
+    assert gated["events"][0]["registration"] == spec.registration
+    assert main([*track, "--camera", "door"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"edge-agent: no camera 'door' in {settings} (its cameras: gated, road)\n"
 
 
 @pytest.mark.parametrize("fps", ["0", "-5", "x", "nan", "1e9"])
