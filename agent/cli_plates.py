@@ -234,8 +234,9 @@ def _plate_line(plate: dict[str, Any]) -> str:
 
 def _track(args: argparse.Namespace) -> int:
     """Every frame of the source through the vision child's plate pipeline (`PlateWatch.step`:
-    detected, read, tracked; no motion gating, no regions), timed by its frame rate; the
-    events the control room would get, their times in seconds from the first frame."""
+    detected, read, tracked; with `--camera`, within that camera's regions and where its
+    motion gate lets the detectors run), timed by the frame rate; the events the control
+    room would get, their times in seconds from the first frame."""
     from agent.errors import HardwareError  # noqa: PLC0415
     from agent.vision.camera import Frame, open_camera  # noqa: PLC0415 - OpenCV
 
@@ -266,7 +267,8 @@ def _track(args: argparse.Namespace) -> int:
                 continue
             if captured is None:
                 break
-            frame = Frame(image=captured.image, ts=count / fps, seq=count, main=captured.main)
+            index = count + failed  # an unreadable frame's time passes all the same
+            frame = Frame(image=captured.image, ts=index / fps, seq=index, main=captured.main)
             if gate is None or gate.check(frame.image, frame.ts).run:
                 tracked(watch.step(TRACK_CAMERA, frame, regions), frame.ts)
                 detected += 1
@@ -275,12 +277,13 @@ def _track(args: argparse.Namespace) -> int:
             count += 1
     finally:
         camera.close()
-    tracked(watch.flush(TRACK_CAMERA), max(count - 1, 0) / fps)
+    tracked(watch.flush(TRACK_CAMERA), max(count + failed - 1, 0) / fps)
     report = {
         "source": str(args.source),
         "camera": args.camera,
         "frames": count,
         "frames_detected": detected,
+        "frames_unreadable": failed,
         "fps": fps,
         "events": events,
     }

@@ -234,7 +234,9 @@ def test_plates_track_plays_a_folder_and_names_a_frame_it_cannot_read(
     captured = capsys.readouterr()
     assert captured.err.splitlines()[-1].endswith(f"cannot read image {tmp_path / '015.png'}")
     report = json.loads(captured.out)
-    assert report["frames"] == 19 and report["fps"] == 10.0  # a folder's rate unless given
+    assert report["frames"] == 19 and report["frames_unreadable"] == 1
+    assert report["fps"] == 10.0  # a folder's rate unless given
+    assert report["events"][-1]["t"] == 1.9  # the unreadable frame's time passed too
     assert [e["phase"] for e in report["events"]] == ["new", "end"]
     assert report["events"][-1]["registration"] == spec.registration
 
