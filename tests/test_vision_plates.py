@@ -689,7 +689,9 @@ def test_the_evaluation_tracks_a_car_coming_towards_the_camera_and_scores_its_ev
     assert 1 <= first["mean_frames_to_read"] <= scenes.APPROACH_FRAMES
     assert first["track_score"] == VisionConfig().plate_track_score
     # Reported only once a reading scores the track's floor: at 1, no plate ever is.
-    unsure = evaluate.runtime_tracks(runtime, ocr, iter(clips[:1]), track_score=1.0)
+    unsure = evaluate.runtime_tracks(
+        runtime, ocr, iter(clips[:1]), evaluate.PlateSetup(track_score=1.0)
+    )
     assert unsure["missed"] == 1 and unsure["registration_exact"] == 0.0
     # A clip of a plate that says something else is not read right, though tracked.
     other = layout.PlateSpec("0ฮฮ0", 0, "private")
@@ -732,7 +734,9 @@ def test_the_evaluation_counts_the_events_of_a_parked_car_that_traffic_passes() 
     assert parked["new_events_misread"] == parked["new_events_elsewhere"] == 0
     assert parked["park_s"] == 120.0
     # Ended after each pass, the same car is a new plate event each time traffic passes.
-    unparked = evaluate.runtime_parked(runtime, ocr, iter([clip]), park_s=0.0, seed=1)
+    unparked = evaluate.runtime_parked(
+        runtime, ocr, iter([clip]), evaluate.PlateSetup(park_s=0.0), seed=1
+    )
     assert unparked["new_events_per_car"] == 3.0 and unparked["registration_exact"] == 1.0
 
 

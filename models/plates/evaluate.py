@@ -25,6 +25,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,8 +194,7 @@ def runtime_reading(
     runtime: PlateDetector,
     ocr: Path,
     frames: Iterator[Any],
-    *,
-    views: int = VisionConfig().plate_ocr_views,
+    setup: PlateSetup | None = None,
 ) -> dict[str, Any]:
     """Pole-camera frames (``wide_scenes``) read end to end as the vision child reads them
     (``agent.vision.plate_watch.PlateWatch.read``): detected in the frame shrunk to a
@@ -204,7 +204,8 @@ def runtime_reading(
     at IoU 0.5, each reading matched to one plate at most (``metrics.match``); registrations
     and provinces are scored over all plates, and the readings that match no plate counted.
     """
-    watch = _watch(runtime, ocr, views)
+    setup = setup or PlateSetup()
+    watch = setup.watch(runtime, ocr)
     plates = found = exact = provinces = read = 0
     for index, scene in enumerate(frames):
         readings = watch.read(_camera_frame(scene.image, index, float(index)))
@@ -226,7 +227,7 @@ def runtime_reading(
         "readings_unmatched": read - found,
         "registration_exact": exact / plates if plates else None,
         "province_accuracy": provinces / plates if plates else None,
-    } | _settings(runtime, views)
+    } | setup.report(runtime, tracked=False)
 
 
 def runtime_detector(
@@ -268,9 +269,7 @@ def runtime_tracks(
     runtime: PlateDetector,
     ocr: Path,
     clips: Iterator[Any],
-    *,
-    views: int = VisionConfig().plate_ocr_views,
-    track_score: float = VisionConfig().plate_track_score,
+    setup: PlateSetup | None = None,
 ) -> dict[str, Any]:
     """Clips of one car each (``approaches``) run through the vision child's plate pipeline
     as a camera's frames at 10 fps (``PlateWatch.step``: detected in a ``STREAM_WIDTH`` px
@@ -279,7 +278,8 @@ def runtime_tracks(
     the car's, and how many tracks it made. A clip with no track is missed; tracks beyond
     the first are extra (a car split in two, or a false plate).
     """
-    watch = _watch(runtime, ocr, views, track_score=track_score)
+    setup = setup or PlateSetup()
+    watch = setup.watch(runtime, ocr)
     clips_seen = read = provinces = missed = extra = frames_to_read = 0
     for number, clip in enumerate(clips):
         shown = [scene.plates[0] for scene in clip if scene.plates]
@@ -307,8 +307,7 @@ def runtime_tracks(
         "missed": missed,
         "extra_tracks": extra,
         "mean_frames_to_read": round(frames_to_read / read, 2) if read else None,
-        "track_score": track_score,
-    } | _settings(runtime, views)
+    } | setup.report(runtime)
 
 
 def crossings(
@@ -323,9 +322,7 @@ def runtime_crossings(
     runtime: PlateDetector,
     ocr: Path,
     clips: Iterator[Any],
-    *,
-    views: int = VisionConfig().plate_ocr_views,
-    track_score: float = VisionConfig().plate_track_score,
+    setup: PlateSetup | None = None,
 ) -> dict[str, Any]:
     """Clips of several cars each (``crossings``) run through the vision child's plate
     pipeline as ``runtime_tracks`` runs them, and scored by the events: the cars whose
@@ -336,7 +333,8 @@ def runtime_crossings(
     """
     from agent.vision.tracker import intersection  # noqa: PLC0415
 
-    watch = _watch(runtime, ocr, views, track_score=track_score)
+    setup = setup or PlateSetup()
+    watch = setup.watch(runtime, ocr)
     clips_seen = cars = read = swapped = split = elsewhere = 0
     for number, clip in enumerate(clips):
         specs = list({s.registration: s for scene in clip for s in scene.plates}.values())
@@ -366,18 +364,15 @@ def runtime_crossings(
         "tracks_with_two_cars": swapped,
         "extra_tracks_on_cars": split,
         "tracks_elsewhere": elsewhere,
-        "track_score": track_score,
-    } | _settings(runtime, views)
+    } | setup.report(runtime)
 
 
 def runtime_parked(
     runtime: PlateDetector,
     ocr: Path,
     clips: Iterator[Any],
+    setup: PlateSetup | None = None,
     *,
-    views: int = VisionConfig().plate_ocr_views,
-    park_s: float = VisionConfig().plate_park_s,
-    track_score: float = VisionConfig().plate_track_score,
     seed: int = APPROACH_SEED,
 ) -> dict[str, Any]:
     """Parked cars, one per clip (``approaches``: a frame of it drawn at random among those
@@ -391,7 +386,8 @@ def runtime_parked(
     """
     from agent.vision.tracker import intersection  # noqa: PLC0415
 
-    watch = _watch(runtime, ocr, views, park_s, track_score)
+    setup = setup or PlateSetup()
+    watch = setup.watch(runtime, ocr)
     rng = np.random.default_rng(seed)
     cars = read = new = misread = elsewhere = 0
     for number, clip in enumerate(clips):
@@ -424,13 +420,11 @@ def runtime_parked(
     return {
         "cars": cars,
         "passes": PARKED_PASSES,
-        "park_s": park_s,
         "new_events_per_car": round(new / cars, 3) if cars else None,
         "registration_exact": read / cars if cars else None,
         "new_events_misread": misread,
         "new_events_elsewhere": elsewhere,
-        "track_score": track_score,
-    } | _settings(runtime, views)
+    } | setup.report(runtime)
 
 
 def _played(
@@ -446,26 +440,36 @@ def _played(
         yield len(clip) - 1, message
 
 
-def _watch(
-    runtime: PlateDetector,
-    ocr: Path,
-    views: int,
-    park_s: float = VisionConfig().plate_park_s,
-    track_score: float = VisionConfig().plate_track_score,
-) -> PlateWatch:
-    """The vision child's plate pipeline on ``runtime`` and the OCR file at ``ocr``."""
-    from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415 - OpenCV
-    from agent.vision.plates import PlateReader  # noqa: PLC0415
-    from agent.vision.runtime import Model  # noqa: PLC0415
-    from agent.vision.tracker import TrackerConfig  # noqa: PLC0415
+@dataclass(frozen=True)
+class PlateSetup:
+    """The vision child's plate pipeline around the runtime detector measured: how often its
+    reader reads a crop and how its tracker counts and parks plates (the runtime's defaults
+    unless given)."""
 
-    reader = PlateReader(Model(ocr, name="plate-ocr"), views=views)
-    return PlateWatch(
-        runtime,
-        reader,
-        min_confidence=VisionConfig().min_plate_confidence,
-        tracker=TrackerConfig(park_s=park_s, min_score=track_score),
-    )
+    views: int = VisionConfig().plate_ocr_views
+    park_s: float = VisionConfig().plate_park_s
+    track_score: float = VisionConfig().plate_track_score
+
+    def watch(self, runtime: PlateDetector, ocr: Path) -> PlateWatch:
+        """The pipeline on ``runtime`` and the OCR file at ``ocr``."""
+        from agent.vision.plate_watch import PlateWatch  # noqa: PLC0415 - OpenCV
+        from agent.vision.plates import PlateReader  # noqa: PLC0415
+        from agent.vision.runtime import Model  # noqa: PLC0415
+        from agent.vision.tracker import TrackerConfig  # noqa: PLC0415
+
+        return PlateWatch(
+            runtime,
+            PlateReader(Model(ocr, name="plate-ocr"), views=self.views),
+            min_confidence=VisionConfig().min_plate_confidence,
+            tracker=TrackerConfig(park_s=self.park_s, min_score=self.track_score),
+        )
+
+    def report(self, runtime: PlateDetector, *, tracked: bool = True) -> dict[str, Any]:
+        """What a report says of the pipeline it measured (the tracker's part where it
+        ``tracked``), ``_camera_frame``'s stream and ``runtime``."""
+        tracker = {"park_s": self.park_s, "track_score": self.track_score} if tracked else {}
+        stream = {"stream_width": STREAM_WIDTH, "views": self.views}
+        return stream | tracker | _settings(runtime)
 
 
 def _camera_frame(image: np.ndarray, index: int, ts: float) -> Frame:
@@ -486,18 +490,14 @@ def _says(registration: str, spec: Any) -> bool:
     return plate_text.normalise(registration) == plate_text.normalise(spec.registration)
 
 
-def _settings(runtime: PlateDetector, views: int | None = None) -> dict[str, Any]:
-    """What a report says of the runtime detector it measured, and with ``views`` of the
-    vision child's pipeline (``_watch``, ``_camera_frame``) around it."""
-    detector = {
+def _settings(runtime: PlateDetector) -> dict[str, Any]:
+    """What a report says of the runtime detector it measured."""
+    return {
         "scales": list(runtime.scales),
         "flip": runtime.flip,
         "refine": runtime.refine,
         "score_floor": runtime.floor,
     }
-    if views is None:
-        return detector
-    return {"stream_width": STREAM_WIDTH, "views": views} | detector
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -585,8 +585,8 @@ def _parser() -> argparse.ArgumentParser:
         "--park-s",
         type=float,
         default=VisionConfig().plate_park_s,
-        help="with --parked: how long a plate that stood still is kept after it went out of "
-        "sight (vision.plate_park_s; 0 ends it like a passing car's)",
+        help="with --approach, --crossing or --parked: how long a plate that stood still is "
+        "kept after it went out of sight (vision.plate_park_s; 0 ends it like a passing car's)",
     )
     parser.add_argument(
         "--track-score",
@@ -611,6 +611,7 @@ def main() -> None:
     reader = pipeline.PlateReader(args.detector, args.ocr, threshold=args.threshold)
     report: dict[str, Any] = {}
     views = args.views or VisionConfig().plate_ocr_views  # the runtime reader's
+    setup = PlateSetup(views, args.park_s, args.track_score)
     if args.ocr_data:
         report["synthetic_ocr"] = synthetic_ocr(reader, args.ocr_data)
         report["synthetic_ocr_runtime"] = runtime_ocr(args.ocr, args.ocr_data, views)
@@ -637,22 +638,18 @@ def main() -> None:
         frames = wide_frames(args.wide, args.wide_seed, args.wide_size)
         report["wide_frames_runtime"] = runtime_detection(detector, frames, WIDE_BANDS)
         report["wide_frames_end_to_end"] = runtime_reading(
-            detector, args.ocr, wide_scenes(args.wide, args.wide_seed, args.wide_size), views=views
+            detector, args.ocr, wide_scenes(args.wide, args.wide_seed, args.wide_size), setup
         )
     for name, score in (("approach", runtime_tracks), ("crossing", runtime_crossings)):
         if count := getattr(args, name):  # the clip options made from one template
             clips = _clips(name, count, getattr(args, f"{name}_seed"), args.wide_size)
-            report[f"{name}_tracks"] = score(
-                runtime(scales), args.ocr, clips, views=views, track_score=args.track_score
-            )
+            report[f"{name}_tracks"] = score(runtime(scales), args.ocr, clips, setup)
     if args.parked:
         report["parked_tracks"] = runtime_parked(
             runtime(scales),
             args.ocr,
             approaches(args.parked, args.approach_seed, args.wide_size),
-            views=views,
-            park_s=args.park_s,
-            track_score=args.track_score,
+            setup,
             seed=args.approach_seed,
         )
     if args.real and (args.real / "labels.jsonl").exists():
