@@ -26,8 +26,10 @@
 # (2) times the committed one's channels (train_detector.build_model): the committed width
 # has stopped gaining recall on the CPU, and twice the width still runs well inside the
 # time budget. DET_CONT_WIDTH widens det_cont's committed model first (train_detector
-# --width with --init: it starts computing what the committed model computes). The first
-# run on an H200 with 16 cores, on fixed sets, was bound by its data (models/README.md).
+# --width with --init: it starts computing what the committed model computes). OCR_STEM
+# (full) is the stem of the OCR from scratch, ocr_inv: strided is a fifth cheaper to run
+# (train_ocr.STEMS, models/README.md). The first run on an H200 with 16 cores, on fixed
+# sets, was bound by its data (models/README.md).
 set -eu
 G=build/gpu
 step=${1:?usage: gpu.sh prepare | train OUT | finish OUT}
@@ -117,7 +119,7 @@ train)
     if [ -f $D/ocr-007.npz ]; then
         ocr="models.plates.train_ocr --val $D/ocr_check.npz --batch 256 --loaders 3"
         ocr="$ocr --invert 0.3 --data $(echo $D/ocr-00[0-7].npz)"
-        job ocr_inv $ocr --more "$D/ocr-*.npz" --lr 2e-3 --seed 32
+        job ocr_inv $ocr --more "$D/ocr-*.npz" --lr 2e-3 --seed 32 --stem "${OCR_STEM:-full}"
         job ocr_cont $ocr --more "$D/ocr-*.npz" --init $G/init/ocr.keras --lr 5e-4 --seed 33
     fi
     # shellcheck disable=SC2086 # one PID each

@@ -34,9 +34,18 @@ def detector_width(path: Path) -> float:
     return int8_ops(path)[0].kernel.shape[0] / train_detector.STEM
 
 
+def ocr_stem(path: Path) -> str:
+    """The stem (``train_ocr.STEMS``) of an int8 OCR, told by its first convolution."""
+    first = int8_ops(path)[0].kernel.shape[0]
+    stems = {16: "full", 24: "strided"}  # the first convolution's channels
+    if first not in stems:
+        raise ValueError(f"{path}: an OCR whose first convolution has {first} channels")
+    return stems[first]
+
+
 #: The network of each kind, built to take the weights of an int8 file.
 BUILDERS: dict[str, Callable[[Path], keras.Model]] = {
-    "ocr": lambda _: train_ocr.build_model(),
+    "ocr": lambda path: train_ocr.build_model(ocr_stem(path)),
     "detector": lambda path: train_detector.build_model(detector_width(path)),
 }
 

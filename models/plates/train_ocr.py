@@ -29,8 +29,28 @@ def _conv(x: Any, filters: int, strides: tuple[int, int] = (1, 1), *, sep: bool 
     return layers.ReLU(6.0)(layers.BatchNormalization()(x))
 
 
-def build_model() -> keras.Model:
-    """The OCR network (0.44 M parameters, about 60 M multiply-adds): the committed model's.
+STEMS = ("full", "strided")
+STEM_LAYERS = 4  # layers with weights in either stem: two convolutions, each normalised
+
+
+def _stem(image: Any, stem: str) -> Any:
+    """The first two layers, to 32 channels at half the crop's resolution.
+
+    ``full`` convolves the crop at its own resolution first (16 channels), then strides;
+    ``strided`` strides at once (24 channels) and follows with a separable convolution.
+    A one-channel input at full resolution is what int8 convolutions on a CPU do worst
+    (a fifth of the whole network's invoke on an AVX2 host, for 2 % of its multiply-adds).
+    """
+    if stem == "full":
+        return _conv(_conv(image, 16), 32, (2, 2))
+    if stem == "strided":
+        return _conv(_conv(image, 24, (2, 2)), 32, sep=True)
+    raise ValueError(f"unknown stem {stem!r}: expected one of {', '.join(STEMS)}")
+
+
+def build_model(stem: str = "full") -> keras.Model:
+    """The OCR network (0.44 M parameters; about 60 M multiply-adds with the ``full`` stem,
+    52 M with the ``strided`` one).
 
     A cheaper variant (a strided stem and depthwise-separable blocks, 0.31 M parameters,
     about 1.5 x the samples per second on one CPU thread) was tried in a full
@@ -38,8 +58,7 @@ def build_model() -> keras.Model:
     which is no reason to replace the architecture of the committed model (models/README.md).
     """
     image = keras.Input((64, 128, 1), name="image")
-    x = _conv(image, 16)
-    x = _conv(x, 32, (2, 2))
+    x = _stem(image, stem)
     x = _conv(x, 32, sep=True)
     x = _conv(x, 64, (2, 2))
     x = _conv(x, 64, sep=True)
@@ -92,7 +111,9 @@ def train(args: argparse.Namespace) -> None:
     keras.utils.set_random_seed(args.seed)
     images, labels, provinces = load(*args.data)
     val = load(args.val) if args.val else None
-    model = keras.models.load_model(args.init, compile=False) if args.init else build_model()
+    model = (
+        keras.models.load_model(args.init, compile=False) if args.init else build_model(args.stem)
+    )
     model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
     model.compile(
         optimizer=keras.optimizers.Adam(args.lr),
@@ -126,6 +147,12 @@ def main() -> None:
     """Command line."""
     parser = training.parser(__doc__.splitlines()[0], batch=64, minutes=60.0)
     parser.add_argument("--val", type=Path)
+    parser.add_argument(
+        "--stem",
+        choices=STEMS,
+        default="full",
+        help="the first layers of a network trained from scratch (with --init: the model's own)",
+    )
     parser.add_argument(
         "--invert",
         type=float,
