@@ -383,12 +383,11 @@ def main() -> None:
         detection_check(args.per_size)
         return
     frame, box = sample_frame()
+    print(f"frame: 1280x720 sample clip, 1 thread, {args.runs} calls per model, medians in ms")
     if args.ocr_against:
-        print(f"frame: 1280x720 sample clip, 1 thread, {args.runs} calls per model, medians in ms")
         ocr_against(frame, box, args.ocr_against, args.runs)
         return
     frames = {"with the face": frame, "without it": sample_frame(face=False)[0]}
-    print(f"frame: 1280x720 sample clip, 1 thread, {args.runs} calls per model, medians in ms")
     for name in ("blazeface-short", "blazeface-full"):
         faces(name, frames, args.runs)
     plates(frame, box, args.runs)
