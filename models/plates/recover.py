@@ -37,10 +37,10 @@ def detector_width(path: Path) -> float:
 def ocr_stem(path: Path) -> str:
     """The stem (``train_ocr.STEMS``) of an int8 OCR, told by its first convolution."""
     first = int8_ops(path)[0].kernel.shape[0]
-    stems = {16: "full", 24: "strided"}  # the first convolution's channels
-    if first not in stems:
-        raise ValueError(f"{path}: an OCR whose first convolution has {first} channels")
-    return stems[first]
+    for stem, channels in train_ocr.STEMS.items():
+        if channels == first:
+            return stem
+    raise ValueError(f"{path}: an OCR whose first convolution has {first} channels")
 
 
 #: The network of each kind, built to take the weights of an int8 file.

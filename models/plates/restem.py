@@ -76,9 +76,17 @@ def fit_stem(
 
 def main() -> None:
     """Command line."""
-    parser = training.parser(__doc__.splitlines()[0], batch=64, minutes=10.0)
-    parser.add_argument("--stem", choices=train_ocr.STEMS, required=True)
-    parser.add_argument("--val", type=Path)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--init", type=Path, required=True, help="the trained model (teacher)")
+    parser.add_argument("--stem", choices=sorted(train_ocr.STEMS), required=True)
+    parser.add_argument("--data", type=Path, nargs="+", required=True, help="npz files, joined")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--val", type=Path, help="npz of held-out crops: both read greedily")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--lr", type=float, default=2e-3, help="at the start; cosine to 0")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow's CPU threads")
     parser.add_argument(
         "--match",
         type=int,
@@ -86,12 +94,10 @@ def main() -> None:
         help="activations matched to the teacher's (2: the stem's; more trains later layers too)",
     )
     args = parser.parse_args()
-    training.set_threads(args.threads)
-    keras.utils.set_random_seed(args.seed)
-    if args.init is None:
-        parser.error("--init: the trained model to take the weights from is required")
     if not 2 <= args.match <= MATCH_MAX:
         parser.error(f"--match: 2 (the stem) to {MATCH_MAX}, got {args.match}")
+    training.set_threads(args.threads)
+    keras.utils.set_random_seed(args.seed)
     teacher = keras.models.load_model(args.init, compile=False)
     model = student(teacher, args.stem)
     images = train_ocr.load(*args.data)[0]

@@ -29,7 +29,8 @@ def _conv(x: Any, filters: int, strides: tuple[int, int] = (1, 1), *, sep: bool 
     return layers.ReLU(6.0)(layers.BatchNormalization()(x))
 
 
-STEMS = ("full", "strided")
+#: Each stem's first convolution's channels: what tells an int8 file's stem (recover.py).
+STEMS = {"full": 16, "strided": 24}
 STEM_LAYERS = 4  # layers with weights in either stem: two convolutions, each normalised
 
 
@@ -42,9 +43,9 @@ def _stem(image: Any, stem: str) -> Any:
     (a fifth of the whole network's invoke on an AVX2 host, for 2 % of its multiply-adds).
     """
     if stem == "full":
-        return _conv(_conv(image, 16), 32, (2, 2))
+        return _conv(_conv(image, STEMS[stem]), 32, (2, 2))
     if stem == "strided":
-        return _conv(_conv(image, 24, (2, 2)), 32, sep=True)
+        return _conv(_conv(image, STEMS[stem], (2, 2)), 32, sep=True)
     raise ValueError(f"unknown stem {stem!r}: expected one of {', '.join(STEMS)}")
 
 
@@ -149,7 +150,7 @@ def main() -> None:
     parser.add_argument("--val", type=Path)
     parser.add_argument(
         "--stem",
-        choices=STEMS,
+        choices=sorted(STEMS),
         default="full",
         help="the first layers of a network trained from scratch (with --init: the model's own)",
     )
