@@ -1,9 +1,10 @@
 """How many crops a second this machine trains the plate reader on, on one Keras backend.
 
-The committed network (``train_ocr.build_model``), compiled as ``train_ocr`` compiles it,
-takes training steps on one fixed random batch, so the rate is the backend's and the
-machine's alone: no data loading, no augmentation. ``KERAS_BACKEND`` picks the backend
-(TensorFlow, JAX or PyTorch, whichever is installed); ``--threads`` limits its CPU threads.
+The committed network (``train_ocr.build_model``), compiled as ``train_ocr`` compiles it
+(``compile_model``), takes training steps on one fixed random batch, so the rate is the
+backend's and the machine's alone: no data loading, no augmentation. ``KERAS_BACKEND``
+picks the backend (TensorFlow, JAX or PyTorch, whichever is installed); ``--threads`` limits
+its CPU threads.
 
     KERAS_BACKEND=torch python -m models.plates.step_rate [--threads 1] [--steps 40]
 """
@@ -41,19 +42,11 @@ def rate(batch: int, steps: int, warmup: int = 5) -> tuple[str, float]:
     import keras  # noqa: PLC0415 - after `_limit_threads`
     import numpy as np  # noqa: PLC0415
 
-    from models.plates import alphabet, train_ocr, training  # noqa: PLC0415 - imports Keras
+    from models.plates import alphabet, train_ocr  # noqa: PLC0415 - imports Keras
 
     keras.utils.set_random_seed(1)
     model = train_ocr.build_model()
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss={
-            "registration": train_ocr.CTCLoss(),
-            "province": keras.losses.SparseCategoricalCrossentropy(),
-        },
-        loss_weights={"registration": 1.0, "province": 2.0},
-        **training.compile_options(),
-    )
+    train_ocr.compile_model(model, 1e-3)
     rng = np.random.default_rng(0)
     x = rng.random((batch, 64, 128, 1), dtype=np.float32)
     labels = np.full((batch, 8), -1, np.int32)

@@ -87,6 +87,17 @@ class CTCLoss(keras.losses.Loss):  # type: ignore[misc]
         return ops.ctc_loss(ops.maximum(labels, 0), logits, label_length, logit_length, 0)
 
 
+def compile_model(model: keras.Model, lr: float) -> None:
+    """Compile for training: CTC on the registration, cross-entropy (twice the weight) on
+    the province, Adam at `lr`."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss={"registration": CTCLoss(), "province": keras.losses.SparseCategoricalCrossentropy()},
+        loss_weights={"registration": 1.0, "province": 2.0},
+        **training.compile_options(),
+    )
+
+
 def load(*paths: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images (N, 64, 128) uint8, CTC labels (N, 8) and province ids (N,), files joined."""
     return training.join(paths, dataset.COLUMNS["ocr"])
@@ -116,12 +127,7 @@ def train(args: argparse.Namespace) -> None:
         keras.models.load_model(args.init, compile=False) if args.init else build_model(args.stem)
     )
     model.summary(print_fn=lambda s, **_: [print(r) for r in s.splitlines() if "params" in r])
-    model.compile(
-        optimizer=keras.optimizers.Adam(args.lr),
-        loss={"registration": CTCLoss(), "province": keras.losses.SparseCategoricalCrossentropy()},
-        loss_weights={"registration": 1.0, "province": 2.0},
-        **training.compile_options(),
-    )
+    compile_model(model, args.lr)
 
     def batch(idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         x = images[idx, :, :, None].astype(np.float32) / 255.0
